@@ -1,0 +1,45 @@
+import type { Plan } from '../../core/plan.js';
+
+/** A fetched, validated photo on local disk, ready for an engine. */
+export interface SourceImage {
+  /** Position in the request's `images` (matches `plan.clips[].image.index`). */
+  index: number;
+  /** Local file holding the original bytes. */
+  path: string;
+  /** Detected by content: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff' | 'heic' ... */
+  type: string;
+  /** Pixel size after EXIF orientation is applied. */
+  width: number;
+  height: number;
+}
+
+export interface RenderRequest {
+  plan: Plan;
+  /** One per distinct `plan.clips[].image.index`. */
+  images: SourceImage[];
+  /** A private scratch folder for this render; the caller deletes it afterwards. */
+  workDir: string;
+  /** Aborting stops the render (kills ffmpeg) and rejects with an AbortError. */
+  signal: AbortSignal;
+  /** Fraction 0..1 of the render done; called often, callers throttle. */
+  onProgress(fraction: number): void;
+}
+
+export interface RenderOutput {
+  /** MP4 in workDir: H.264 High, yuv420p, moov before mdat. */
+  videoPath: string;
+  /** JPEG poster frame in workDir. */
+  posterPath: string;
+  width: number;
+  height: number;
+  fps: number;
+  durationMs: number;
+  codec: 'h264';
+  bytes: number;
+}
+
+/** An engine turns a plan and its photos into a video. `local` is ours (sharp + ffmpeg). */
+export interface Engine {
+  readonly name: string;
+  render(req: RenderRequest): Promise<RenderOutput>;
+}
