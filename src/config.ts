@@ -44,6 +44,11 @@ export const ConfigSchema = z.object({
     .pipe(z.array(z.number().min(0)).min(0)),
   WEBHOOK_TIMEOUT_MS: int(10_000, 1),
 
+  /** How long download URLs in job results stay valid. */
+  FILE_URL_TTL_SECONDS: int(7 * 24 * 3600, 60),
+  /** How long a SIGTERM waits for running renders before releasing them back to the queue. */
+  SHUTDOWN_GRACE_SECONDS: int(30, 0),
+
   FFMPEG_PATH: z.string().default('ffmpeg'),
   FFPROBE_PATH: z.string().default('ffprobe'),
   /** libx264 preset for the local engine. */

@@ -93,3 +93,13 @@ export interface ObjectStorage {
   /** Keys under a prefix (for tests and clean-up). */
   list(prefix: string): Promise<string[]>;
 }
+
+// ---------------------------------------------------------------- download URLs
+
+/**
+ * Turns a storage key into a URL a plain GET can download: a signed URL served by the
+ * API in embedded mode, a presigned (or public) S3 URL in scale-out mode.
+ */
+export interface ObjectUrls {
+  urlFor(key: string): Promise<string>;
+}

@@ -114,6 +114,8 @@ export interface JobRecord {
   /** Times a consumer started this job (redeliveries after a crash count). */
   attempts: number;
   webhookAttempts: WebhookAttempt[];
+  /** Set once the final event's webhook is queued, so a redelivered message doesn't queue it twice. */
+  webhookQueuedAt: string | null;
 }
 
 export const JobSchema = z.object({

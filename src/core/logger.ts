@@ -1,0 +1,26 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+/**
+ * Structured JSON logs (one line per event). Secrets are redacted by path wherever they
+ * might appear; code never logs request bodies or raw third-party responses.
+ */
+export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'photoreel' },
+      redact: {
+        paths: [
+          'secret', '*.secret', 'token', '*.token', 'authorization', '*.authorization',
+          'headers.authorization', '*.headers.authorization', 'req.headers.authorization',
+          'headers["webhook-signature"]', '*.headers["webhook-signature"]',
+        ],
+        censor: '[redacted]',
+      },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination ?? process.stdout,
+  );
+}

@@ -1,0 +1,60 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import type { Config } from '../config.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { VERSION } from '../core/version.js';
+import { createApp } from '../handlers/app.js';
+import { Consumer } from '../pipeline/consumer.js';
+import { compose, type Composition } from './compose.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  composition: Composition;
+  consumer: Consumer;
+  /** Stop accepting requests, let renders finish (or release them after the grace period), close the database. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** API + queue consumer in one process: the embedded default behind `npm start`. */
+export async function startServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<RunningServer> {
+  const composition = compose(config, logger);
+  const { services, fileSigner } = composition;
+  const app = createApp(services, { version: VERSION, fileSigner });
+
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: config.HOST }) as Server;
+  // Renders are long, requests are not: keep slow clients from holding sockets forever.
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = config.PUBLIC_BASE_URL ? config.publicBaseUrl : config.publicBaseUrl.replace(/:\d+$/, `:${port}`);
+  fileSigner.setBaseUrl(url);
+
+  // Scratch folders of renders that died with an earlier process.
+  await fs.rm(path.join(config.dataDir, 'work'), { recursive: true, force: true });
+  const consumer = new Consumer(services);
+  consumer.start();
+  logger.info({ url, host: config.HOST, port, dataDir: config.dataDir, version: VERSION, loopbackOnly: LOOPBACK.has(config.HOST) }, 'photoreel listening');
+
+  return {
+    url,
+    port,
+    composition,
+    consumer,
+    async close(graceMs = config.SHUTDOWN_GRACE_SECONDS * 1000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await consumer.stop(graceMs);
+      await closed;
+      await composition.close();
+    },
+  };
+}

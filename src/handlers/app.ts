@@ -1,0 +1,69 @@
+import { randomUUID } from 'node:crypto';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import type { FsSignedUrls } from '../adapters/fs/signed-urls.js';
+import { AppError } from '../core/errors.js';
+import type { Services } from '../pipeline/services.js';
+import type { AppEnv } from './context.js';
+import { errorJson, onError, validationError } from './errors.js';
+import { registerFiles } from './files.js';
+import { registerHealthz } from './healthz.js';
+import { openApiYaml } from './openapi-doc.js';
+import { registerCancelJob } from './v1-jobs-cancel.js';
+import { registerCreateJob } from './v1-jobs-create.js';
+import { registerGetJob } from './v1-jobs-get.js';
+import { registerListJobs } from './v1-jobs-list.js';
+
+/** JSON bodies are small (URLs and options); anything bigger is a mistake or abuse. */
+const MAX_JSON_BODY_BYTES = 1024 * 1024;
+
+export interface AppOptions {
+  version: string;
+  /** Embedded mode serves result files itself; absent when storage hands out its own URLs. */
+  fileSigner?: FsSignedUrls;
+}
+
+/**
+ * The Hono app: every route, the error mapping, request ids. The same factory serves the
+ * Node entry and (later) the Workers entry; services come from the entry point.
+ */
+export function createApp(services: Services, opts: AppOptions): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) return errorJson(c, validationError(result.error, result.target));
+    },
+  });
+
+  app.use('*', async (c, next) => {
+    const requestId = c.req.header('x-request-id')?.slice(0, 100) || randomUUID();
+    c.set('requestId', requestId);
+    c.set('services', services);
+    c.set('tenant', 'default');
+    c.header('x-request-id', requestId);
+    await next();
+  });
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_JSON_BODY_BYTES,
+      onError: (c) => errorJson(c, new AppError('payload_too_large', `Request bodies are limited to ${MAX_JSON_BODY_BYTES} bytes.`)),
+    }),
+  );
+
+  registerCreateJob(app);
+  registerListJobs(app);
+  registerGetJob(app);
+  registerCancelJob(app);
+  registerHealthz(app, opts.version);
+  if (opts.fileSigner) registerFiles(app, opts.fileSigner);
+
+  let yaml: string | undefined;
+  app.get('/openapi.yaml', (c) => {
+    yaml ??= openApiYaml(app, opts.version);
+    return c.body(yaml, 200, { 'content-type': 'application/yaml; charset=utf-8' });
+  });
+
+  app.notFound((c) => errorJson(c, new AppError('not_found', `No route for ${c.req.method} ${c.req.path}.`)));
+  app.onError(onError);
+  return app;
+}

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { AppError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { JobRequestSchema, JobSchema, type JobRecord } from '../core/job.js';
+import { renderMessage } from '../pipeline/messages.js';
+import { planJob } from '../pipeline/plan/planner.js';
+import { presentJob } from '../pipeline/present.js';
+import type { AppEnv } from './context.js';
+import { errorJson, errorResponse } from './errors.js';
+
+const route = createRoute({
+  method: 'post',
+  path: '/v1/jobs',
+  tags: ['jobs'],
+  summary: 'Submit photos and an instruction; returns the job at once',
+  description:
+    'Queues a render and answers 202 with the job (its `plan` shows how the prompt was understood). ' +
+    'With an `Idempotency-Key` header, a repeat of the same request by the same tenant returns the first job with 200 and never renders twice; ' +
+    'reusing a key with a different body is a 409.',
+  request: {
+    headers: z.object({
+      'idempotency-key': z.string().min(1).max(255).optional().openapi({ description: 'Any unique string (a UUID, your order id).' }),
+    }),
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: JobRequestSchema,
+          example: {
+            images: [{ url: 'https://example.com/shoe-1.jpg' }, 'https://example.com/shoe-2.jpg'],
+            prompt: "turn my photos into a smooth HD video with transitions, title 'Summer Sale'",
+            options: { aspect: '9:16' },
+            webhook: { url: 'https://example.com/hooks/photoreel' },
+            metadata: { sku: 'SHOE-42' },
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    202: { description: 'Job created and queued', content: { 'application/json': { schema: JobSchema } } },
+    200: { description: 'Repeat of an earlier request with the same Idempotency-Key: the first job', content: { 'application/json': { schema: JobSchema } } },
+    400: errorResponse('Invalid body; `error.field` names the field'),
+    409: errorResponse('Idempotency-Key reused with a different body (`idempotency_conflict`)'),
+  },
+});
+
+export function registerCreateJob(app: OpenAPIHono<AppEnv>) {
+  app.openapi(route, async (c) => {
+    const s = c.get('services');
+    const tenant = c.get('tenant');
+    const request = c.req.valid('json');
+    const key = c.req.valid('header')['idempotency-key'];
+    const now = new Date().toISOString();
+    const job: JobRecord = {
+      id: newId('job'),
+      tenant,
+      status: 'queued',
+      stage: 'queued',
+      progress: 0,
+      createdAt: now,
+      updatedAt: now,
+      engine: 'local',
+      request,
+      // The plan before photos are fetched (sizes unknown); refined by the consumer.
+      plan: planJob({ images: request.images.map((i) => ({ source: i.url })), prompt: request.prompt, options: request.options }),
+      result: null,
+      error: null,
+      attempts: 0,
+      webhookAttempts: [],
+      webhookQueuedAt: null,
+    };
+    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const { job: saved, created, existingFingerprint } = await s.store.create(job, key ? { key, fingerprint } : undefined);
+    if (!created) {
+      if (existingFingerprint !== fingerprint) {
+        return errorJson(c, new AppError('idempotency_conflict', `Idempotency-Key "${key}" was already used with a different request body.`)) as never;
+      }
+      return c.json(await presentJob(saved, s.urls), 200);
+    }
+    await s.jobQueue.send(renderMessage(saved.id));
+    s.logger.info({ jobId: saved.id, tenant, images: request.images.length, requestId: c.get('requestId') }, 'job queued');
+    c.header('Location', `/v1/jobs/${saved.id}`);
+    return c.json(await presentJob(saved, s.urls), 202);
+  });
+}

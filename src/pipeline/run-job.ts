@@ -1,0 +1,188 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { QueueMessage } from '../adapters/ports.js';
+import { AppError, toAppError } from '../core/errors.js';
+import { isFinal, type JobRecord, type JobStage } from '../core/job.js';
+import { intakeImages } from './intake/index.js';
+import { netPolicy } from './net-policy.js';
+import { planJob } from './plan/planner.js';
+import type { Services } from './services.js';
+import { queueWebhook } from './webhooks/notify.js';
+
+/** Why a running job's AbortController fired. */
+export type StopReason = 'canceled' | 'shutdown' | 'lost';
+
+/** Progress bands of the stages, so `progress` only ever moves forward. */
+const BAND = { fetching: [0, 0.2], rendering: [0.2, 0.95], publishing: [0.95, 1] } as const;
+const PROGRESS_WRITE_MS = 500;
+const CANCEL_POLL_MS = 300;
+
+export const videoKey = (job: JobRecord) => `videos/${job.tenant}/${job.id}.mp4`;
+export const posterKey = (job: JobRecord) => `posters/${job.tenant}/${job.id}.jpg`;
+
+/**
+ * Drive one job from its queue message to a final state. Every step is safe to repeat:
+ * a message redelivered after a crash starts the job again from the top and publishes
+ * to the same keys, so a job never ends with two videos. The message is deleted only
+ * after the final state (and its webhook) is recorded; until then a heartbeat keeps it
+ * hidden from other consumers.
+ */
+export async function runJob(s: Services, msg: QueueMessage, jobId: string, shutdown: AbortSignal): Promise<void> {
+  const log = s.logger.child({ jobId, receiveCount: msg.receiveCount });
+  const existing = await s.store.getById(jobId);
+  if (!existing) {
+    log.warn('message for an unknown job; dropping it');
+    return s.jobQueue.delete(msg.receiptHandle);
+  }
+  if (isFinal(existing.status)) return finishMessage(s, existing, msg);
+
+  const started = await s.store.update(jobId, (j) =>
+    isFinal(j.status) ? null : { ...j, status: 'running', stage: 'fetching', progress: 0, attempts: j.attempts + 1, error: null },
+  );
+  if (!started || isFinal(started.status)) return finishMessage(s, started ?? existing, msg);
+  log.info({ attempt: started.attempts }, 'job started');
+
+  const stop = new AbortController();
+  const stopWith = (reason: StopReason) => !stop.signal.aborted && stop.abort(reason);
+  const onShutdown = () => stopWith('shutdown');
+  shutdown.addEventListener('abort', onShutdown);
+  if (shutdown.aborted) onShutdown();
+
+  const visibility = s.config.QUEUE_VISIBILITY_SECONDS;
+  const heartbeat = setInterval(() => {
+    s.jobQueue.extendVisibility(msg.receiptHandle, visibility).catch((err) => {
+      log.warn({ err: String(err) }, 'lost the queue message; stopping this attempt');
+      stopWith('lost');
+    });
+  }, (visibility * 1000) / 3);
+  const cancelWatch = setInterval(() => {
+    s.store.getById(jobId).then((j) => j?.status === 'canceled' && stopWith('canceled'), () => {});
+  }, CANCEL_POLL_MS);
+
+  const workDir = path.join(s.config.dataDir, 'work', jobId);
+  const progress = progressWriter(s, jobId);
+  try {
+    await fs.rm(workDir, { recursive: true, force: true });
+    await fs.mkdir(workDir, { recursive: true });
+    const job = started;
+
+    const engine = s.engines[job.engine];
+    if (!engine) throw new AppError('processing_failed', `Engine "${job.engine}" is not available on this worker.`);
+
+    const images = await intakeImages(job.request.images, {
+      workDir,
+      policy: netPolicy(s.config),
+      maxBytes: s.config.MAX_IMAGE_BYTES,
+      maxPixels: s.config.MAX_IMAGE_PIXELS,
+      signal: stop.signal,
+      onProgress: (f) => progress('fetching', f),
+    });
+
+    const plan = planJob({
+      images: images.map((img) => ({ source: job.request.images[img.index]!.url, width: img.width, height: img.height })),
+      prompt: job.request.prompt,
+      options: job.request.options,
+    });
+    await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, plan, stage: 'rendering', progress: BAND.rendering[0] }));
+
+    const rendered = await engine.render({ plan, images, workDir, signal: stop.signal, onProgress: (f) => progress('rendering', f) });
+    stop.signal.throwIfAborted();
+
+    await progress('publishing', 0, true);
+    const vKey = videoKey(job);
+    const pKey = posterKey(job);
+    await s.storage.putFile(vKey, rendered.videoPath, 'video/mp4');
+    await s.storage.putFile(pKey, rendered.posterPath, 'image/jpeg');
+
+    const done = await s.store.update(jobId, (j) =>
+      isFinal(j.status)
+        ? null
+        : {
+            ...j,
+            status: 'succeeded',
+            stage: 'done',
+            progress: 1,
+            result: {
+              video: { key: vKey, bytes: rendered.bytes, width: rendered.width, height: rendered.height, fps: rendered.fps, durationMs: rendered.durationMs, codec: rendered.codec },
+              poster: { key: pKey },
+            },
+          },
+    );
+    if (done?.status !== 'succeeded') {
+      // Canceled while publishing: the cancel wins and its objects go.
+      await Promise.all([s.storage.delete(vKey), s.storage.delete(pKey)]);
+    }
+    log.info({ status: done?.status, bytes: rendered.bytes, durationMs: rendered.durationMs }, 'job finished');
+    if (done) await finishMessage(s, done, msg);
+  } catch (err) {
+    const reason = stop.signal.aborted ? (stop.signal.reason as StopReason) : undefined;
+    await handleFailure(s, msg, jobId, err, reason, log);
+  } finally {
+    clearInterval(heartbeat);
+    clearInterval(cancelWatch);
+    shutdown.removeEventListener('abort', onShutdown);
+    await fs.rm(workDir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+async function handleFailure(s: Services, msg: QueueMessage, jobId: string, err: unknown, reason: StopReason | undefined, log: Services['logger']) {
+  if (reason === 'canceled') {
+    // The cancel handler already set the final state and queued the webhook.
+    log.info('render stopped: job canceled');
+    return s.jobQueue.delete(msg.receiptHandle);
+  }
+  if (reason === 'lost') return; // another consumer owns the message now
+  if (reason === 'shutdown') {
+    await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, status: 'queued', stage: 'queued', progress: 0 }));
+    log.info('render released for another worker (shutdown)');
+    return s.jobQueue.release(msg.receiptHandle, 0);
+  }
+
+  const e = toAppError(err);
+  if (e.retryable && msg.receiveCount < s.config.QUEUE_MAX_RECEIVES) {
+    const delay = Math.min(300, 5 * 2 ** (msg.receiveCount - 1));
+    log.warn({ code: e.code, err: describe(err), retryInSeconds: delay }, 'job attempt failed; will retry');
+    await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, status: 'queued', stage: 'queued', progress: 0 }));
+    return s.jobQueue.release(msg.receiptHandle, delay);
+  }
+  log.warn({ code: e.code, err: describe(err) }, 'job failed');
+  const failed = await failJob(s, jobId, e);
+  if (failed) await finishMessage(s, failed, msg);
+}
+
+/** Mark a job failed (unless it already reached a final state) and return the record. */
+export async function failJob(s: Services, jobId: string, e: AppError): Promise<JobRecord | undefined> {
+  return s.store.update(jobId, (j) =>
+    isFinal(j.status) ? null : { ...j, status: 'failed', stage: j.stage, error: { code: e.code, message: e.message, retryable: false } },
+  );
+}
+
+/** The job is final: make sure its webhook is queued, then let go of the message. */
+async function finishMessage(s: Services, job: JobRecord, msg: QueueMessage): Promise<void> {
+  await queueWebhook(s, job);
+  await s.jobQueue.delete(msg.receiptHandle);
+}
+
+/** Writes stage + progress to the job, at most every PROGRESS_WRITE_MS, never backwards. */
+function progressWriter(s: Services, jobId: string) {
+  let lastWrite = 0;
+  let last = -1;
+  let lastStage: JobStage | undefined;
+  return async (stage: keyof typeof BAND, fraction: number, force = false): Promise<void> => {
+    const [lo, hi] = BAND[stage];
+    const value = Math.round((lo + (hi - lo) * Math.min(1, Math.max(0, fraction))) * 1000) / 1000;
+    const now = Date.now();
+    if (!force && stage === lastStage && (now - lastWrite < PROGRESS_WRITE_MS || value - last < 0.005)) return;
+    lastWrite = now;
+    last = value;
+    lastStage = stage;
+    await s.store
+      .update(jobId, (j) => (j.status !== 'running' ? null : { ...j, stage, progress: Math.max(j.progress, value) }))
+      .catch(() => {});
+  };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof AppError) return err.cause ? `${err.message} (${String((err.cause as Error).message ?? err.cause)})` : err.message;
+  return err instanceof Error ? err.message : String(err);
+}
