@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkAddress, hostPortOf, isAddressAllowed, isAllowListed, normalizeAllowEntry } from '../../src/pipeline/net/address-policy.js';
+import { checkAddress, hostPortOf, isAddressAllowed, isAllowListed, normalizeAllowEntry, writtenHostPort } from '../../src/pipeline/net/address-policy.js';
 
 const refused: [address: string, reason: RegExp][] = [
   // IPv4
@@ -130,5 +130,34 @@ describe('allow-list', () => {
     expect(isAllowListed(new URL('http://[::1]:7000/'), list)).toBe(true);
     expect(isAllowListed(new URL('http://[::1]:7001/'), list)).toBe(false);
     expect(isAllowListed(new URL('http://127.0.0.1:8080/'), [])).toBe(false);
+  });
+
+  it('reads host:port as written in the URL text', () => {
+    const w = (raw: string) => writtenHostPort(raw, new URL(raw));
+    expect(w('http://127.0.0.1:8080/x')).toBe('127.0.0.1:8080');
+    expect(w('HTTP://LocalHost:3000')).toBe('localhost:3000');
+    expect(w('https://x.com/a?b#c')).toBe('x.com:443');
+    expect(w('http://user:pw@127.0.0.1:8080/')).toBe('127.0.0.1:8080');
+    expect(w('http://[::1]:7000/')).toBe('[::1]:7000');
+    expect(w('http://2130706433:8080/')).toBe('2130706433:8080');
+    expect(w('http:\\\\127.0.0.1:8080/')).toBeNull();
+  });
+
+  it('exempts only URLs written in the listed form', () => {
+    const list = ['127.0.0.1:8080'];
+    const listed = (raw: string) => {
+      const url = new URL(raw);
+      return isAllowListed(url, list, writtenHostPort(raw, url));
+    };
+    expect(listed('http://127.0.0.1:8080/a.jpg')).toBe(true);
+    expect(listed('http://user@127.0.0.1:8080/a.jpg')).toBe(true);
+    // Same address, other spellings: not the listed pair as written.
+    expect(listed('http://2130706433:8080/a.jpg')).toBe(false);
+    expect(listed('http://0177.0.0.1:8080/a.jpg')).toBe(false);
+    expect(listed('http://127.1:8080/a.jpg')).toBe(false);
+    expect(listed('http://127.0.0.1:08080/a.jpg')).toBe(false);
+    // Parser quirks cannot borrow the exemption: WHATWG reads the host as evil.example.
+    expect(listed('http://evil.example\\@127.0.0.1:8080/')).toBe(false);
+    expect(listed('http:\\\\127.0.0.1:8080/')).toBe(false);
   });
 });

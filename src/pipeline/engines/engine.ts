@@ -4,7 +4,7 @@ import type { Plan } from '../../core/plan.js';
 export interface SourceImage {
   /** Position in the request's `images` (matches `plan.clips[].image.index`). */
   index: number;
-  /** Local file holding the original bytes. */
+  /** Local file an engine can decode with sharp: the fetched bytes, or a decoded copy for HEIC. */
   path: string;
   /** Detected by content: 'jpeg' | 'png' | 'webp' | 'gif' | 'avif' | 'tiff' | 'heic' ... */
   type: string;

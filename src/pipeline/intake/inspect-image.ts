@@ -34,6 +34,7 @@ export interface InspectResult {
 const ACCEPTED: Record<string, string> = {
   jpg: 'jpeg',
   png: 'png',
+  apng: 'png', // animated PNG: a PNG whose first frame every PNG reader shows
   webp: 'webp',
   gif: 'gif',
   avif: 'avif',
@@ -150,7 +151,10 @@ async function decodeHeic(path: string, signal?: AbortSignal): Promise<{ width: 
   if (!modulePath) throw unsupported('HEIC', ' (HEIC decoding is not available on this server)');
 
   const reply = await new Promise<WorkerReply>((resolve, reject) => {
-    const worker = new Worker(HEIC_WORKER, { eval: true, workerData: { modulePath, file: path } });
+    // stdout/stderr piped and dropped: the decoder prints to the console, which is our log stream.
+    const worker = new Worker(HEIC_WORKER, { eval: true, workerData: { modulePath, file: path }, stdout: true, stderr: true });
+    worker.stdout.resume();
+    worker.stderr.resume();
     let done = false;
     const finish = (fn: () => void) => {
       if (done) return;

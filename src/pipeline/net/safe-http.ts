@@ -5,7 +5,7 @@ import type { LookupAddress, LookupOptions } from 'node:dns';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { AppError } from '../../core/errors.js';
-import { checkAddress, isAllowListed } from './address-policy.js';
+import { checkAddress, isAllowListed, writtenHostPort } from './address-policy.js';
 
 /**
  * Outbound HTTP(S) that cannot be pointed at our own network (SSRF-safe), for image fetching
@@ -136,8 +136,19 @@ function describeNetError(err: NodeJS.ErrnoException, url: URL): AppError {
   return new AppError('fetch_failed', msg, { retryable: true, cause: err });
 }
 
+/** host:port as written for a redirect target (null: not written plainly, so never allow-listed). */
+function redirectWrittenHostPort(location: string, next: URL, current: URL, currentWritten: string | null): string | null {
+  const loc = location.replace(/^[\u0000-\u0020]+/, '');
+  if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(loc)) return writtenHostPort(loc, next); // absolute
+  if (/^[\\/]{2}/.test(loc)) return writtenHostPort(`${next.protocol}${loc}`, next); // scheme-relative
+  // Path-relative: same authority as the current hop, as it was written there.
+  return next.host === current.host && next.protocol === current.protocol ? currentWritten : null;
+}
+
 interface Hop {
   url: URL;
+  /** host:port as written in the URL text that led here (see writtenHostPort). */
+  written: string | null;
   method: 'GET' | 'POST';
   headers: Record<string, string>;
   body: string | Buffer | undefined;
@@ -203,13 +214,13 @@ export function safeRequest(rawUrl: string, opts: SafeRequestOptions): Promise<S
     }
 
     const initialHeaders: Record<string, string> = { ...(opts.headers ?? {}) };
-    start({ url: first, method: opts.method ?? 'GET', headers: initialHeaders, body: opts.body }, 0);
+    start({ url: first, written: writtenHostPort(rawUrl, first), method: opts.method ?? 'GET', headers: initialHeaders, body: opts.body }, 0);
 
     function start(hop: Hop, redirects: number): void {
       if (finished) return;
       const { url } = hop;
       const host = bareHost(url);
-      const allowListed = isAllowListed(url, policy.allowHosts);
+      const allowListed = isAllowListed(url, policy.allowHosts, hop.written);
 
       if (!allowListed && isIpLiteral(url)) {
         const v = checkAddress(host);
@@ -305,8 +316,10 @@ export function safeRequest(rawUrl: string, opts: SafeRequestOptions): Promise<S
             return fail(new AppError('fetch_failed', `too many redirects (more than ${maxRedirects})`));
           }
           let next: URL;
+          let written: string | null;
           try {
             next = parseHttpUrl(new URL(location, url).toString());
+            written = redirectWrittenHostPort(location, next, url, hop.written);
           } catch (err) {
             return fail(err instanceof AppError
               ? new AppError(err.code, `${err.message} (redirect target)`)
@@ -323,7 +336,7 @@ export function safeRequest(rawUrl: string, opts: SafeRequestOptions): Promise<S
           }
           res = null;
           return start(
-            { url: next, method: toGet ? 'GET' : hop.method, headers: nextHeaders, body: toGet ? undefined : hop.body },
+            { url: next, written, method: toGet ? 'GET' : hop.method, headers: nextHeaders, body: toGet ? undefined : hop.body },
             redirects + 1,
           );
         }
