@@ -44,9 +44,10 @@ export async function runCli(argv: string[]): Promise<number> {
     await serve();
     return await new Promise<number>(() => {}); // runs until a signal ends the process
   }
-  if (command !== 'render' || rest.includes('-h') || rest.includes('--help')) {
-    process.stdout.write(USAGE);
-    return command === undefined || command === 'help' || rest.includes('-h') || rest.includes('--help') ? 0 : 2;
+  const wantsHelp = command === undefined || ['help', '-h', '--help'].includes(command) || rest.includes('-h') || rest.includes('--help');
+  if (command !== 'render' || wantsHelp) {
+    (wantsHelp ? process.stdout : process.stderr).write(USAGE);
+    return wantsHelp ? 0 : 2;
   }
   try {
     return await render(rest);

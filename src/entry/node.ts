@@ -19,7 +19,7 @@ export async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.LOG_LEVEL);
-  const running = await startServer(config, logger);
+  const running = await startServer(config, { logger });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -22,7 +22,14 @@ export interface RunningServer {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** API + queue consumer in one process: the embedded default behind `npm start`. */
-export async function startServer(config: Config, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<RunningServer> {
+export interface StartOptions {
+  logger?: Logger;
+  /** false: API only (tests of the HTTP surface keep jobs queued). Default true. */
+  consumer?: boolean;
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const composition = compose(config, logger);
   const { services, fileSigner } = composition;
   const app = createApp(services, { version: VERSION, fileSigner });
@@ -41,7 +48,7 @@ export async function startServer(config: Config, logger: Logger = createLogger(
   // Scratch folders of renders that died with an earlier process.
   await fs.rm(path.join(config.dataDir, 'work'), { recursive: true, force: true });
   const consumer = new Consumer(services);
-  consumer.start();
+  if (opts.consumer !== false) consumer.start();
   logger.info({ url, host: config.HOST, port, dataDir: config.dataDir, version: VERSION, loopbackOnly: LOOPBACK.has(config.HOST) }, 'photoreel listening');
 
   return {
