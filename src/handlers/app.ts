@@ -46,7 +46,11 @@ export function createApp(services: Services, opts: AppOptions): OpenAPIHono<App
     '/v1/*',
     bodyLimit({
       maxSize: MAX_JSON_BODY_BYTES,
-      onError: (c) => errorJson(c, new AppError('payload_too_large', `Request bodies are limited to ${MAX_JSON_BODY_BYTES} bytes.`)),
+      onError: (c) => {
+        // The rest of the body is never read, so the connection cannot be reused.
+        c.header('connection', 'close');
+        return errorJson(c, new AppError('payload_too_large', `Request bodies are limited to ${MAX_JSON_BODY_BYTES} bytes.`));
+      },
     }),
   );
 

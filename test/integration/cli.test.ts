@@ -22,8 +22,8 @@ async function cli(args: string[]) {
 
 beforeAll(async () => {
   dir = await tempDir('photoreel-cli-');
-  await makePhoto(path.join(dir, 'a.jpg'), { width: 1600, height: 1200, color: { r: 200, g: 40, b: 40 } });
-  await makePhoto(path.join(dir, 'b.png'), { width: 900, height: 1600, color: { r: 40, g: 40, b: 200 } });
+  await makePhoto(path.join(dir, 'a.jpg'), { width: 1600, height: 1200, colour: [200, 40, 40] });
+  await makePhoto(path.join(dir, 'b.png'), { width: 900, height: 1600, colour: [40, 40, 200] });
   await fs.writeFile(path.join(dir, 'notes.jpg'), 'this is not a photo');
 });
 

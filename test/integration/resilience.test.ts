@@ -14,7 +14,7 @@ const N = 8;
 beforeAll(async () => {
   dir = await tempDir('photoreel-resilience-');
   for (let i = 0; i < N; i++) {
-    await makePhoto(path.join(dir, `p${i}.jpg`), { width: 2000, height: 1125, color: { r: 40 + i * 25, g: 200 - i * 20, b: 90 } });
+    await makePhoto(path.join(dir, `p${i}.jpg`), { width: 2000, height: 1125, colour: [40 + i * 25, 200 - i * 20, 90] });
   }
   photos = await serveFolder(dir);
 });
