@@ -51,8 +51,8 @@ export const ConfigSchema = z.object({
 
   FFMPEG_PATH: z.string().default('ffmpeg'),
   FFPROBE_PATH: z.string().default('ffprobe'),
-  /** libx264 preset for the local engine. */
-  X264_PRESET: z.enum(['ultrafast', 'superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
+  /** libx264 preset for the local engine (ultrafast is excluded: it cannot produce the High profile we promise). */
+  X264_PRESET: z.enum(['superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
   X264_CRF: int(20, 0).pipe(z.number().max(51)),
 });
 

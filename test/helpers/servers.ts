@@ -84,7 +84,7 @@ export async function tempDir(prefix = 'photoreel-test-'): Promise<string> {
 /** The real service (API + consumer) in this process on a free loopback port, with its own data folder. */
 export async function startService(env: Record<string, string> = {}, opts: { consumer?: boolean } = {}): Promise<RunningServer & { dataDir: string; stop(): Promise<void> }> {
   const dataDir = env.DATA_DIR ?? (await tempDir('photoreel-data-'));
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', X264_PRESET: 'ultrafast', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', X264_PRESET: 'superfast', ...env });
   const running = await startServer(config, { logger: createLogger(config.LOG_LEVEL), consumer: opts.consumer });
   return {
     ...running,
