@@ -20,10 +20,10 @@ beforeAll(async () => {
 });
 afterAll(async () => photos?.close());
 
-/** A job long enough to still be rendering when we interfere: 8 photos x 4 s at 1080p. */
-const longJob = (extra: object = {}) => ({
+/** A job long enough to still be rendering when we interfere: 8 photos x 4 s. */
+const longJob = (extra: object = {}, resolution: '720p' | '1080p' = '1080p') => ({
   images: Array.from({ length: N }, (_, i) => `${photos.origin}/p${i}.jpg`),
-  options: { secondsPerImage: 4 },
+  options: { secondsPerImage: 4, resolution },
   ...extra,
 });
 
@@ -41,7 +41,8 @@ describe('cancel', () => {
     const svc = await startService({ FETCH_ALLOW_HOSTS: `${photos.hostPort},${hooks.hostPort}`, CONCURRENCY: '1', X264_PRESET: 'veryfast' });
     try {
       const { json } = await api(svc.url, 'POST', '/v1/jobs', longJob({ webhook: { url: hooks.url } }));
-      await waitForJob(svc.url, json.id, (j) => j.stage === 'rendering' && j.progress > 0.25, 60_000);
+      // Past photo preparation: ffmpeg is encoding.
+      await waitForJob(svc.url, json.id, (j) => j.stage === 'rendering' && j.progress > 0.4, 60_000);
       expect(ffmpegChildrenOf(process.pid).length).toBe(1);
 
       const t0 = Date.now();
@@ -109,11 +110,11 @@ describe('crash and shutdown', () => {
     const dataDir = await tempDir('photoreel-crash-');
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const env = { PORT: String(port), DATA_DIR: dataDir, FETCH_ALLOW_HOSTS: photos.hostPort, QUEUE_VISIBILITY_SECONDS: '3' };
+    const env = { PORT: String(port), DATA_DIR: dataDir, FETCH_ALLOW_HOSTS: photos.hostPort, QUEUE_VISIBILITY_SECONDS: '3', X264_PRESET: 'superfast' };
     let child = spawnService(env);
     try {
       await waitUp(base);
-      const { json } = await api(base, 'POST', '/v1/jobs', longJob());
+      const { json } = await api(base, 'POST', '/v1/jobs', longJob({}, '720p'));
       await waitForJob(base, json.id, (j) => j.stage === 'rendering' && j.progress > 0.3, 60_000);
       process.kill(-child.pid!, 'SIGKILL'); // the whole group: node and its ffmpeg
       await exited(child);
@@ -137,11 +138,11 @@ describe('crash and shutdown', () => {
     const dataDir = await tempDir('photoreel-term-');
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const env = { PORT: String(port), DATA_DIR: dataDir, FETCH_ALLOW_HOSTS: photos.hostPort, SHUTDOWN_GRACE_SECONDS: '0' };
+    const env = { PORT: String(port), DATA_DIR: dataDir, FETCH_ALLOW_HOSTS: photos.hostPort, SHUTDOWN_GRACE_SECONDS: '0', X264_PRESET: 'superfast' };
     let child = spawnService(env);
     try {
       await waitUp(base);
-      const { json } = await api(base, 'POST', '/v1/jobs', longJob());
+      const { json } = await api(base, 'POST', '/v1/jobs', longJob({}, '720p'));
       await waitForJob(base, json.id, (j) => j.stage === 'rendering' && j.progress > 0.25, 60_000);
       const t0 = Date.now();
       child.kill('SIGTERM');
