@@ -8,6 +8,7 @@ import { FsSignedUrls } from '../adapters/fs/signed-urls.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../core/logger.js';
 import { createLocalEngine } from '../pipeline/engines/local/index.js';
+import { rulesPlanner } from '../pipeline/plan/planner.js';
 import type { Services } from '../pipeline/services.js';
 import { loadOrCreateSecret } from '../pipeline/webhooks/secret.js';
 
@@ -43,6 +44,7 @@ export function compose(config: Config, logger: Logger, publicBaseUrl = config.p
     engines: {
       local: createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF, logger }),
     },
+    planner: rulesPlanner,
     webhookSecret: webhook.secret,
   };
   return {

@@ -4,7 +4,6 @@ import { AppError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { JobRequestSchema, JobSchema, type JobRecord } from '../core/job.js';
 import { renderMessage } from '../pipeline/messages.js';
-import { planJob } from '../pipeline/plan/planner.js';
 import { presentJob } from '../pipeline/present.js';
 import type { AppEnv } from './context.js';
 import { errorJson, errorResponse } from './errors.js';
@@ -53,6 +52,8 @@ export function registerCreateJob(app: OpenAPIHono<AppEnv>) {
     const request = c.req.valid('json');
     const key = c.req.valid('header')['idempotency-key'];
     const now = new Date().toISOString();
+    // The plan before photos are fetched (sizes unknown); refined by the consumer.
+    const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: i.url })), prompt: request.prompt, options: request.options });
     const job: JobRecord = {
       id: newId('job'),
       tenant,
@@ -63,8 +64,7 @@ export function registerCreateJob(app: OpenAPIHono<AppEnv>) {
       updatedAt: now,
       engine: 'local',
       request,
-      // The plan before photos are fetched (sizes unknown); refined by the consumer.
-      plan: planJob({ images: request.images.map((i) => ({ source: i.url })), prompt: request.prompt, options: request.options }),
+      plan,
       result: null,
       error: null,
       attempts: 0,

@@ -5,7 +5,6 @@ import { AppError, toAppError } from '../core/errors.js';
 import { isFinal, type JobRecord, type JobStage } from '../core/job.js';
 import { intakeImages } from './intake/index.js';
 import { netPolicy } from './net-policy.js';
-import { planJob } from './plan/planner.js';
 import type { Services } from './services.js';
 import { queueWebhook } from './webhooks/notify.js';
 
@@ -78,11 +77,11 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       onProgress: (f) => progress('fetching', f),
     });
 
-    const plan = planJob({
+    const plan = await s.planner.plan({
       images: images.map((img) => ({ source: job.request.images[img.index]!.url, width: img.width, height: img.height })),
       prompt: job.request.prompt,
       options: job.request.options,
-    });
+    }, stop.signal);
     await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, plan, stage: 'rendering', progress: BAND.rendering[0] }));
 
     const rendered = await engine.render({ plan, images, workDir, signal: stop.signal, onProgress: (f) => progress('rendering', f) });

@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../core/logger.js';
 import type { JobStore, ObjectStorage, ObjectUrls, Queue } from '../adapters/ports.js';
 import type { Engine } from './engines/engine.js';
+import type { Planner } from './plan/planner.js';
 
 /**
  * Everything the pipeline and the handlers need, chosen once by the entry point from
@@ -19,5 +20,6 @@ export interface Services {
   storage: ObjectStorage;
   urls: ObjectUrls;
   engines: Record<string, Engine>;
+  planner: Planner;
   webhookSecret: string;
 }

@@ -148,3 +148,17 @@ function motionFor(i: number, kind: 'kenburns' | 'none'): Motion {
 function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));
 }
+
+/**
+ * The planner port: the rule-based planner below is always there; an LLM planner (later)
+ * implements the same interface and falls back to it. Chosen in the entry point.
+ */
+export interface Planner {
+  readonly name: string;
+  plan(input: PlanInput, signal?: AbortSignal): Promise<Plan>;
+}
+
+export const rulesPlanner: Planner = {
+  name: 'rules',
+  plan: async (input) => planJob(input),
+};
