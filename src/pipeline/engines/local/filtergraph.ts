@@ -60,7 +60,7 @@ const FADE_MS = 300;
 /**
  * Split the timeline into segments of at most `maxClips` clips each, for separate ffmpeg runs
  * whose outputs are joined by stream copy. Why: ffmpeg keeps every clip's filter chain (and
- * its frame pools: ~40 MB per clip at 1080p) until the whole graph ends, so one graph for
+ * its frame pools: ~65 MB per clip at 1080p) until the whole graph ends, so one graph for
  * 100 clips would need several GB. Segments only ever start where a clip is alone on screen
  * (right after its incoming transition), so no transition is split.
  */

@@ -30,7 +30,7 @@ export interface LocalEngineOptions {
   prepareConcurrency?: number;
   /**
    * Most clips one ffmpeg run composes; longer plans render in segments joined by stream copy
-   * (memory: ffmpeg holds ~40 MB per 1080p clip until its graph ends). Default by frame size.
+   * (memory: ffmpeg holds ~65 MB per 1080p clip until its graph ends). Default by frame size.
    */
   maxClipsPerRun?: number;
   /** Test hook: the ffmpeg pid of each encode, once spawned. */
@@ -42,11 +42,11 @@ const PREP_SHARE = 0.15;
 const ENCODE_END = 0.98;
 
 /**
- * 8 clips per run at 1080p (~18 at 720p). Measured at 1080p veryfast: x264 itself ~270 MB,
- * plus ~50 MB per clip in the graph, so ~700 MB peak per ffmpeg run.
+ * 6 clips per run at 1080p (~14 at 720p). Measured at 1080p veryfast: x264 itself ~270 MB,
+ * plus ~65 MB per clip in the graph (8 clips: 800 MB), so ~650 MB peak per ffmpeg run.
  */
 export function defaultMaxClipsPerRun(pixels: number): number {
-  return Math.max(4, Math.round((8 * 1920 * 1080) / pixels));
+  return Math.max(4, Math.round((6 * 1920 * 1080) / pixels));
 }
 
 export function createLocalEngine(opts: LocalEngineOptions): Engine {

@@ -1,0 +1,266 @@
+import { describe, expect, it } from 'vitest';
+import type { Clip, Motion, Plan, TransitionType } from '../../src/core/plan.js';
+import { buildFfmpegArgs, buildFilterGraph, planSegments, type GraphClip } from '../../src/pipeline/engines/local/filtergraph.js';
+import { frameWindows, lookupExpr, motionFilters, planStill, solveAxis } from '../../src/pipeline/engines/local/motion.js';
+import { escapePango, safeArea } from '../../src/pipeline/engines/local/overlays.js';
+import { frameTimeline, totalFrames } from '../../src/pipeline/engines/local/timeline.js';
+
+const KB: Motion = { type: 'kenburns', from: { zoom: 1, x: 0.5, y: 0.5 }, to: { zoom: 1.2, x: 0.6, y: 0.4 }, easing: 'easeInOut' };
+
+/** A plan built by the timeline maths of plan.ts: clip i starts when clip i-1's transition begins. */
+function makePlan(spec: { durationMs: number; transition?: { type: TransitionType; durationMs: number }; motion?: Motion }[], fps = 30, size = { width: 1280, height: 720 }): Plan {
+  const clips: Clip[] = [];
+  let start = 0;
+  spec.forEach((s, i) => {
+    const last = i === spec.length - 1;
+    const transition = last ? { type: 'cut' as const, durationMs: 0 } : (s.transition ?? { type: 'fade' as const, durationMs: 500 });
+    clips.push({
+      image: { index: i, source: `img${i}`, width: 1600, height: 1200 },
+      startMs: start,
+      durationMs: s.durationMs,
+      fit: 'cover',
+      motion: s.motion ?? { type: 'none' },
+      transition,
+    });
+    start += s.durationMs - transition.durationMs;
+  });
+  const last = clips[clips.length - 1]!;
+  return {
+    output: { ...size, fps, aspect: '16:9' },
+    durationMs: last.startMs + last.durationMs,
+    clips,
+    overlays: [],
+    background: '#000000',
+    notes: [],
+  };
+}
+
+function stillsFor(plan: Plan): GraphClip[] {
+  const tl = frameTimeline(plan);
+  const out = { width: plan.output.width, height: plan.output.height };
+  return plan.clips.map((c, i) => {
+    const fitted = { width: 960 * (out.height / 720) * (4 / 3) * (720 / 960), height: out.height };
+    const f = { width: Math.max(out.width, fitted.width), height: out.height * Math.max(1, out.width / fitted.width) };
+    return { file: `c${i}.jpg`, still: planStill(frameWindows(c.motion, tl.clips[i]!.frames, f, out), out, 2) };
+  });
+}
+
+/** `xfade=...:offset=S` values in order. */
+function xfadeOffsets(script: string): number[] {
+  return [...script.matchAll(/xfade=transition=\w+:duration=([\d.]+):offset=([\d.]+)/g)].map((m) => Number(m[2]));
+}
+
+function loopCounts(script: string): number[] {
+  return [...script.matchAll(/^movie=c\d+\.jpg[^\n]*?loop=loop=(\d+)/gm)].map((m) => Number(m[1]) + 1);
+}
+
+describe('frame timeline', () => {
+  it('rounds the total to whole frames: round(durationMs * fps / 1000)', () => {
+    expect(totalFrames(makePlan([{ durationMs: 1000 }]))).toBe(30);
+    expect(totalFrames(makePlan([{ durationMs: 1001 }]))).toBe(30);
+    expect(totalFrames(makePlan([{ durationMs: 1017 }]))).toBe(31);
+    expect(totalFrames(makePlan([{ durationMs: 2000 }], 24))).toBe(48);
+    expect(totalFrames(makePlan([{ durationMs: 1990 }], 25))).toBe(50);
+    expect(totalFrames(makePlan([{ durationMs: 16 }], 60))).toBe(1);
+  });
+
+  it('clip frames minus transition overlaps add up to the total', () => {
+    const plan = makePlan([
+      { durationMs: 3750, transition: { type: 'fade', durationMs: 750 } },
+      { durationMs: 3500, transition: { type: 'wipeleft', durationMs: 500 } },
+      { durationMs: 3000, transition: { type: 'cut', durationMs: 0 } },
+      { durationMs: 3000 },
+    ]);
+    const tl = frameTimeline(plan);
+    expect(tl.totalFrames).toBe(Math.round((plan.durationMs * 30) / 1000));
+    const sum = tl.clips.reduce((s, c) => s + c.frames - (c.xfade?.frames ?? 0), 0);
+    expect(sum).toBe(tl.totalFrames);
+    // 750 ms = 22.5 frames: the clip's end (112.5 -> 113) and the next start (90) are rounded on the global grid
+    expect(tl.clips.map((c) => c.xfade?.frames ?? 0)).toEqual([23, 15, 0, 0]);
+    // each clip starts where the previous one's transition begins
+    tl.clips.forEach((c, i) => expect(c.startFrame).toBe(Math.round((plan.clips[i]!.startMs * 30) / 1000)));
+  });
+});
+
+describe('buildFilterGraph', () => {
+  it('1 clip: one chain of exactly the total frames, no transitions', () => {
+    const plan = makePlan([{ durationMs: 2500 }]);
+    const g = buildFilterGraph(plan, stillsFor(plan));
+    expect(g.frames).toBe(75);
+    expect(loopCounts(g.script)).toEqual([75]);
+    expect(g.script).not.toContain('xfade');
+    expect(g.script).not.toContain('concat');
+    expect(g.script.trim().endsWith('format=yuv420p[vout]')).toBe(true);
+    // static clip: no motion filters, scaled once before the loop
+    expect(g.script).not.toContain('eval=frame');
+  });
+
+  it('2 clips with a crossfade: xfade offset is the next clip\'s startMs, duration the transition', () => {
+    const plan = makePlan([{ durationMs: 3500, transition: { type: 'fade', durationMs: 500 } }, { durationMs: 3000 }]);
+    expect(plan.clips[1]!.startMs).toBe(3000);
+    const g = buildFilterGraph(plan, stillsFor(plan));
+    expect(xfadeOffsets(g.script)).toEqual([3]);
+    expect(g.script).toContain('xfade=transition=fade:duration=0.500000:offset=3.000000');
+    expect(loopCounts(g.script)).toEqual([105, 90]);
+    expect(g.frames).toBe(180); // 6.5 s - 0.5 s overlap
+  });
+
+  it('3 clips: each xfade offset equals the next clip\'s startMs, per-clip transition lengths', () => {
+    const plan = makePlan([
+      { durationMs: 2750, transition: { type: 'slideleft', durationMs: 750 } },
+      { durationMs: 2400, transition: { type: 'circleopen', durationMs: 400 } },
+      { durationMs: 2000 },
+    ]);
+    const g = buildFilterGraph(plan, stillsFor(plan));
+    expect(xfadeOffsets(g.script)).toEqual([plan.clips[1]!.startMs / 1000, plan.clips[2]!.startMs / 1000]);
+    // 750 ms is 22.5 frames at 30 fps: the overlap is whole frames (rounded on the global grid)
+    expect(g.script).toMatch(/\[c0\]\[c1\]xfade=transition=slideleft:duration=0\.766667:offset=2\.000000\[x1\]/);
+    expect(g.script).toMatch(/\[x1\]\[c2\]xfade=transition=circleopen:duration=0\.400000:offset=4\.000000\[x2\]/);
+    expect(g.frames).toBe(Math.round((plan.durationMs * 30) / 1000));
+  });
+
+  it('3 clips with a cut: concat with no overlap, the clip before the cut ends where the next starts', () => {
+    const plan = makePlan([
+      { durationMs: 2500, transition: { type: 'fade', durationMs: 500 } },
+      { durationMs: 2000, transition: { type: 'cut', durationMs: 0 } },
+      { durationMs: 2000 },
+    ]);
+    const g = buildFilterGraph(plan, stillsFor(plan));
+    expect(xfadeOffsets(g.script)).toEqual([2]);
+    expect(g.script).toContain('[x1][c2]concat=n=2:v=1:a=0[cat]');
+    const tl = frameTimeline(plan);
+    expect(tl.clips[1]!.startFrame + tl.clips[1]!.frames).toBe(tl.clips[2]!.startFrame);
+    expect(loopCounts(g.script)).toEqual([75, 60, 60]);
+    expect(g.frames).toBe(180);
+  });
+
+  it('an xfade after a cut is offset from the start of its run, not of the video', () => {
+    const plan = makePlan([
+      { durationMs: 2000, transition: { type: 'cut', durationMs: 0 } },
+      { durationMs: 2500, transition: { type: 'dissolve', durationMs: 500 } },
+      { durationMs: 2000 },
+    ]);
+    const g = buildFilterGraph(plan, stillsFor(plan));
+    // clip 2 starts at 4.0 s; its run (clips 1-2) starts at 2.0 s
+    expect(plan.clips[2]!.startMs).toBe(4000);
+    expect(xfadeOffsets(g.script)).toEqual([2]);
+    expect(g.script).toContain('[c0][x2]concat=n=2');
+  });
+
+  it('Ken Burns clips get per-frame crop/scale/crop with as many lookup entries as frames', () => {
+    const plan = makePlan([{ durationMs: 2000, motion: KB }]);
+    const g = buildFilterGraph(plan, stillsFor(plan));
+    expect(g.script).toContain('eval=frame');
+    expect(g.script).toMatch(/crop=w=1280:h=720:x=/);
+  });
+
+  it('overlays are composited for their frames only, with fades', () => {
+    const plan = makePlan([{ durationMs: 4000 }]);
+    const g = buildFilterGraph(plan, stillsFor(plan), [{ file: 'o0.png', x: 10, y: 20, startMs: 1000, durationMs: 2000 }]);
+    expect(g.script).toContain('movie=o0.png,format=rgba,loop=loop=59:size=1:start=0,settb=1/30,setpts=N+30');
+    expect(g.script).toContain('fade=t=in:st=1.000000:d=0.300:alpha=1');
+    expect(g.script).toContain('fade=t=out:st=2.700000:d=0.300:alpha=1');
+    expect(g.script).toContain('overlay=x=10:y=20:eof_action=pass');
+  });
+});
+
+describe('segments', () => {
+  const plan = makePlan(Array.from({ length: 11 }, (_, i) => ({ durationMs: 1500, transition: { type: (i % 3 === 2 ? 'cut' : 'fade') as TransitionType, durationMs: i % 3 === 2 ? 0 : 500 } })));
+  const tl = frameTimeline(plan);
+
+  it('cover the timeline exactly, never split a transition, and hold at most maxClips clips', () => {
+    for (const max of [2, 3, 4, 100]) {
+      const segs = planSegments(tl, max);
+      expect(segs[0]!.startFrame).toBe(0);
+      expect(segs[segs.length - 1]!.endFrame).toBe(tl.totalFrames);
+      for (let k = 1; k < segs.length; k++) expect(segs[k]!.startFrame).toBe(segs[k - 1]!.endFrame);
+      for (const s of segs) {
+        const inside = tl.clips.filter((c) => c.startFrame < s.endFrame && c.startFrame + c.frames > s.startFrame);
+        expect(inside.length).toBeLessThanOrEqual(max);
+        for (const c of tl.clips) {
+          if (!c.xfade) continue;
+          const t0 = c.startFrame + c.frames - c.xfade.frames;
+          const t1 = c.startFrame + c.frames;
+          // a boundary may not fall strictly inside a transition
+          expect(s.startFrame <= t0 || s.startFrame >= t1).toBe(true);
+        }
+      }
+      const graphs = segs.map((s) => buildFilterGraph(plan, stillsFor(plan), [], s));
+      expect(graphs.reduce((n, g) => n + g.frames, 0)).toBe(tl.totalFrames);
+      if (max >= 11) expect(segs).toHaveLength(1);
+    }
+  });
+});
+
+describe('motion', () => {
+  it('solveAxis hits the ideal mapping to well under a pixel', () => {
+    let worst = 0;
+    for (let k = 0; k < 200; k++) {
+      const w = 1700 + ((k * 37) % 500);
+      const a = 60 + ((k * 53) % 100) / 7;
+      const s = solveAxis(a, w, 2400, 2304, 1920);
+      worst = Math.max(worst, s.error);
+      // the modelled mapping must be consistent with the reported error
+      const r = 2304 / s.scaled;
+      const e0 = s.crop + (s.offset + 0.5) * r - (a + (0.5 * w) / 1920);
+      expect(Math.abs(e0)).toBeLessThanOrEqual(s.error + 1e-9);
+      expect(s.crop % 2).toBe(0);
+      expect(s.offset + 1920).toBeLessThanOrEqual(s.scaled);
+    }
+    expect(worst).toBeLessThan(0.6);
+  });
+
+  it('lookupExpr returns values[n] for every n', () => {
+    const values = [5, 5, 6, 8, 8, 8, 9, 12, 12, 3, 4];
+    const js = lookupExpr(values)
+      .replace(/\\,/g, ',')
+      .replace(/if\(lt\(n,(\d+)\),/g, '(n < $1 ? ')
+      .replace(/,/g, ' : ');
+    values.forEach((v, n) => expect(Function('n', `return ${js}`)(n)).toBe(v));
+  });
+
+  it('static clips need no motion filters; Ken Burns frames go from `from` to `to`', () => {
+    const out = { width: 1280, height: 720 };
+    const fitted = { width: 1280, height: 960 };
+    const none = frameWindows({ type: 'none' }, 10, fitted, out);
+    expect(motionFilters(planStill(none, out, 2), out)).toBe('');
+    const w = frameWindows({ ...KB, to: { zoom: 1.2, x: 0.55, y: 0.4 } }, 61, fitted, out);
+    expect(w[0]).toEqual({ x: 0, y: 120, w: 1280, h: 720 });
+    expect(w[60]!.w).toBeCloseTo(1280 / 1.2, 6);
+    expect(w[60]!.x + w[60]!.w / 2).toBeCloseTo(0.55 * 1280, 6);
+    expect(w[60]!.y + w[60]!.h / 2).toBeCloseTo(0.4 * 960, 6);
+    // views are kept inside the fitted photo
+    const edge = frameWindows({ ...KB, to: { zoom: 1.2, x: 1, y: 0 } }, 10, fitted, out)[9]!;
+    expect(edge.x + edge.w).toBeCloseTo(1280, 6);
+    expect(edge.y).toBe(0);
+    // smoothstep: slow at the ends
+    expect(Math.abs(w[1]!.w - w[0]!.w)).toBeLessThan(Math.abs(w[31]!.w - w[30]!.w) / 5);
+  });
+});
+
+describe('ffmpeg args and overlays', () => {
+  it('encodes H.264 High yuv420p with an exact frame count and faststart', () => {
+    const args = buildFfmpegArgs({ scriptPath: 'g.txt', outPath: 'o.mp4', fps: 30, totalFrames: 123, preset: 'veryfast', crf: 20, threads: 2 });
+    const at = (k: string) => args[args.indexOf(k) + 1];
+    expect(at('-filter_complex_script')).toBe('g.txt');
+    expect(at('-c:v')).toBe('libx264');
+    expect(at('-profile:v')).toBe('high');
+    expect(at('-pix_fmt')).toBe('yuv420p');
+    expect(at('-frames:v')).toBe('123');
+    expect(at('-r')).toBe('30');
+    expect(at('-movflags')).toBe('+faststart');
+    expect(args).toContain('-an');
+    expect(args.slice(0, 5)).toEqual(['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats']);
+  });
+
+  it('escapes text for Pango markup', () => {
+    expect(escapePango(`<b>Tom & "Jerry's"</b>`)).toBe('&lt;b&gt;Tom &amp; &quot;Jerry&#39;s&quot;&lt;/b&gt;');
+    expect(escapePango('a\u0001b\nc')).toBe('ab\nc');
+  });
+
+  it('keeps vertical video text out of the top 12 % and bottom 20 %', () => {
+    const s = safeArea('9:16', 1080, 1920);
+    expect(s.top).toBeGreaterThanOrEqual(0.12 * 1920 - 1);
+    expect(s.top + s.height).toBeLessThanOrEqual(0.8 * 1920 + 1);
+  });
+});
