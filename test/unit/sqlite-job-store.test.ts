@@ -1,15 +1,14 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { REPO, runTogether, WAIT_FOR_GO } from '../helpers/processes.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../src/adapters/sqlite/db.js';
 import { SqliteJobStore } from '../../src/adapters/sqlite/job-store.js';
 import { newId } from '../../src/core/ids.js';
 import type { JobRecord, JobStatus } from '../../src/core/job.js';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
 const srcUrl = (p: string) => JSON.stringify(pathToFileURL(join(REPO, p)).href);
 
@@ -331,45 +330,3 @@ describe('close', () => {
   });
 });
 
-/**
- * Run one tsx child process per argument list. Each prints "ready" once set up and then
- * waits for "go" on stdin, so they all start their work at the same moment however
- * slowly each booted. Resolves with what each printed after "ready".
- */
-function runTogether(script: string, argLists: string[][]): Promise<string[]> {
-  let ready = 0;
-  const children = argLists.map((args) =>
-    spawn(join(REPO, 'node_modules/.bin/tsx'), [script, ...args], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] }),
-  );
-  return Promise.all(
-    children.map(
-      (child) =>
-        new Promise<string>((resolve, reject) => {
-          let out = '';
-          let err = '';
-          let isReady = false;
-          child.stdout!.on('data', (d: Buffer) => {
-            out += d.toString();
-            if (!isReady && out.startsWith('ready\n')) {
-              isReady = true;
-              out = out.slice('ready\n'.length);
-              if (++ready === children.length) for (const c of children) c.stdin!.end('go\n');
-            }
-          });
-          child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-          child.on('error', reject);
-          child.on('close', (code) => {
-            if (code === 0) resolve(out);
-            else {
-              for (const c of children) c.kill();
-              reject(new Error(`child exited ${code}: ${err}`));
-            }
-          });
-        }),
-    ),
-  );
-}
-
-/** Child-side: announce readiness and wait for the go signal. */
-const WAIT_FOR_GO = `process.stdout.write('ready\\n');
-       await new Promise((r) => process.stdin.once('data', r));`;
