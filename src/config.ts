@@ -54,6 +54,34 @@ export const ConfigSchema = z.object({
   /** libx264 preset for the local engine (ultrafast is excluded: it cannot produce the High profile we promise). */
   X264_PRESET: z.enum(['superfast', 'veryfast', 'faster', 'fast', 'medium', 'slow']).default('veryfast'),
   X264_CRF: int(20, 0).pipe(z.number().max(51)),
+
+  /** Default engine for jobs that do not name one. `nemo` needs NEMO_BASE_URL. */
+  ENGINE: z.enum(['local', 'nemo']).default('local'),
+  /** The hosted Nemo agent (engine `nemo`); the engine exists only when this is set. Operator-configured, so not subject to the SSRF policy. */
+  NEMO_BASE_URL: z.string().url().optional(),
+  /** A fixed Nemo token; without it an anonymous token is obtained (and renewed) automatically. */
+  NEMO_TOKEN: z.string().min(1).optional(),
+  /** X-Skill-Platform attribution header. */
+  NEMO_PLATFORM: z.enum(['clawhub', 'cursor', 'unknown']).default('unknown'),
+  /** Export status polling interval. */
+  NEMO_POLL_INTERVAL_MS: int(30_000, 1),
+  /** Longest wait for an export to complete before the attempt is retried (it resumes the same render). */
+  NEMO_RENDER_TIMEOUT_MS: int(600_000, 1),
+  /** Wait after an HTTP 429 without Retry-After. */
+  NEMO_RATE_LIMIT_WAIT_MS: int(30_000, 0),
+  /** First backoff after a 5xx or a dropped connection (doubles, 3 retries). */
+  NEMO_RETRY_BASE_MS: int(1_000, 0),
+  /** Longest a /run_sse stream may stay open. */
+  NEMO_STREAM_TIMEOUT_MS: int(15 * 60_000, 1),
+  /** Timeout of every other Nemo request (connect to last byte); downloads get 10x. */
+  NEMO_REQUEST_TIMEOUT_MS: int(60_000, 1),
+
+  /** Optional language-model planner (OpenAI-compatible chat completions); off unless the URL is set. Operator-configured, so not subject to the SSRF policy. */
+  LLM_PLANNER_URL: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().refine((u) => /^https?:\/\//i.test(u), { message: 'must be an http or https URL' }).optional()),
+  LLM_PLANNER_MODEL: z.string().min(1).default('gpt-4o-mini'),
+  /** Sent as a bearer token; never logged. */
+  LLM_PLANNER_API_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  LLM_PLANNER_TIMEOUT_MS: int(8000, 1),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
@@ -71,6 +99,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  if (c.ENGINE === 'nemo' && !c.NEMO_BASE_URL) throw new ConfigError('Invalid configuration:\n  ENGINE: "nemo" needs NEMO_BASE_URL');
   const hostForUrl = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST.includes(':') ? `[${c.HOST}]` : c.HOST;
   return {
     ...c,

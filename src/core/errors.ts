@@ -22,6 +22,11 @@ export const ERROR_CODES = {
   image_corrupt: 422,
   image_too_many_pixels: 422,
   render_failed: 500,
+  // engines (nemo)
+  engine_unavailable: 503,
+  engine_failed: 502,
+  insufficient_credits: 402,
+  plan_export_blocked: 402,
   canceled: 409,
   processing_failed: 500,
   internal_error: 500,

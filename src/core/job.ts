@@ -9,14 +9,37 @@ export const MAX_METADATA_BYTES = 4096;
 
 const HttpUrl = z.string().max(4096).url().refine((u) => /^https?:\/\//i.test(u), { message: 'must be an http or https URL' });
 
+/** Ids of files sent to POST /v1/uploads. */
+export const UPLOAD_ID_PATTERN = /^upl_[0-9a-z]{26}$/;
+const UploadId = z.string().regex(UPLOAD_ID_PATTERN, { message: 'must be an upload id from POST /v1/uploads (upl_...)' });
+
+/**
+ * One object with exactly one of `url` / `upload` (rather than a union of two objects, so a
+ * mistake is reported at the field itself: `images[1].url`, `images[2].upload`).
+ */
+const ImageObjectSchema = z
+  .object({
+    url: HttpUrl.optional().openapi({ description: 'An http(s) URL the service fetches the photo from.' }),
+    upload: UploadId.optional().openapi({ description: 'The `id` of a file sent to `POST /v1/uploads` by the same tenant.' }),
+  })
+  .strict()
+  .refine((o) => (o.url === undefined) !== (o.upload === undefined), { message: 'give exactly one of "url" or "upload"' })
+  .openapi({ minProperties: 1, maxProperties: 1 });
+
 export const ImageInputSchema = z
-  .union([HttpUrl, z.object({ url: HttpUrl }).strict()])
-  .transform((v) => (typeof v === 'string' ? { url: v } : v))
+  .union([HttpUrl, ImageObjectSchema])
+  .transform((v): ImageInput => (typeof v === 'string' ? { url: v } : v.url !== undefined ? { url: v.url } : { upload: v.upload! }))
   .openapi('ImageInput', {
-    description: 'A photo to fetch: `{ "url": "https://..." }` or the bare URL string.',
+    description:
+      'A photo: `{ "url": "https://..." }` (or the bare URL string) to fetch, or `{ "upload": "upl_..." }` for a file sent to `POST /v1/uploads`.',
     example: { url: 'https://example.com/shoe-1.jpg' },
   });
-export type ImageInput = { url: string };
+export type ImageInput = { url: string } | { upload: string };
+
+/** What an image is called in plans and messages: its URL, or `upload:<id>`. */
+export function imageSource(img: ImageInput): string {
+  return 'url' in img ? img.url : `upload:${img.upload}`;
+}
 
 export const JobOptionsSchema = z
   .object({
@@ -33,6 +56,9 @@ export const JobOptionsSchema = z
       .optional(),
     motion: z.enum(['kenburns', 'none']).optional(),
     fit: z.enum(FITS).optional(),
+    skipBadImages: z.boolean().optional().openapi({
+      description: 'true: a photo that cannot be used is left out (a warning on the job says why) instead of failing the job; the job fails only if no photo is left.',
+    }),
   })
   .strict()
   .openapi('JobOptions');
@@ -45,6 +71,10 @@ export const MetadataSchema = z
 
 export const WebhookTargetSchema = z.object({ url: HttpUrl }).strict().openapi('WebhookTarget');
 
+/** Engine names a job may ask for (`GET /v1/engines` says which are configured). */
+export const ENGINES = ['local', 'nemo'] as const;
+export type EngineName = (typeof ENGINES)[number];
+
 export const JobRequestSchema = z
   .object({
     images: z.array(ImageInputSchema).min(1).max(MAX_IMAGES),
@@ -52,6 +82,9 @@ export const JobRequestSchema = z
     options: JobOptionsSchema.optional(),
     webhook: WebhookTargetSchema.optional(),
     metadata: MetadataSchema.optional(),
+    engine: z.enum(ENGINES).optional().openapi({
+      description: 'The engine that renders the job: `local` (ours) or `nemo` (the hosted Nemo agent, when configured). Default: the server\'s `ENGINE`. `GET /v1/engines` lists those available.',
+    }),
   })
   .strict()
   .openapi('JobRequest');
@@ -81,6 +114,13 @@ export const JobErrorSchema = z.object({
   retryable: z.boolean(),
 }).openapi('JobError');
 
+export const JobWarningSchema = z.object({
+  code: z.string().openapi({ example: 'image_corrupt' }),
+  message: z.string().openapi({ example: 'images[2]: the JPEG image could not be decoded (damaged or truncated)' }),
+  index: z.number().int().min(0).openapi({ description: 'Position of the photo in the request\'s `images`.' }),
+}).openapi('JobWarning', { description: 'A photo left out with `options.skipBadImages`, and why.' });
+export type JobWarning = z.infer<typeof JobWarningSchema>;
+
 export const WebhookAttemptSchema = z.object({
   eventId: z.string(),
   type: z.string(),
@@ -103,7 +143,7 @@ export interface JobRecord {
   progress: number;
   createdAt: string;
   updatedAt: string;
-  engine: 'local';
+  engine: EngineName;
   request: JobRequest;
   plan: z.infer<typeof PlanSchema> | null;
   result: {
@@ -111,11 +151,18 @@ export interface JobRecord {
     poster: { key: string };
   } | null;
   error: z.infer<typeof JobErrorSchema> | null;
+  /** Photos left out under `options.skipBadImages` (absent on records from before warnings existed). */
+  warnings?: JobWarning[];
   /** Times a consumer started this job (redeliveries after a crash count). */
   attempts: number;
   webhookAttempts: WebhookAttempt[];
   /** Set once the final event's webhook is queued, so a redelivered message doesn't queue it twice. */
   webhookQueuedAt: string | null;
+  /**
+   * An engine's resume state (e.g. nemo's session and render ids), so a redelivered job does not
+   * pay twice. Internal: never in the public view or webhooks, never holds tokens. Absent on older records.
+   */
+  engineState?: Record<string, unknown> | null;
 }
 
 export const JobSchema = z.object({
@@ -125,8 +172,8 @@ export const JobSchema = z.object({
   progress: z.number().min(0).max(1),
   createdAt: z.string(),
   updatedAt: z.string(),
-  engine: z.literal('local'),
-  images: z.array(z.object({ url: z.string() })),
+  engine: z.enum(ENGINES),
+  images: z.array(z.union([z.object({ url: z.string() }), z.object({ upload: z.string() })])),
   prompt: z.string().nullable(),
   options: JobOptionsSchema.nullable(),
   webhook: z.object({ url: z.string() }).nullable(),
@@ -136,6 +183,7 @@ export const JobSchema = z.object({
     poster: z.object({ url: z.string() }),
   }).nullable(),
   error: JobErrorSchema.nullable(),
+  warnings: z.array(JobWarningSchema),
   metadata: z.record(z.string(), z.unknown()).nullable(),
   webhookAttempts: z.array(WebhookAttemptSchema),
 }).openapi('Job');
@@ -166,6 +214,7 @@ export function toJobView(job: JobRecord, resolveUrl: (key: string) => string): 
         }
       : null,
     error: job.error,
+    warnings: job.warnings ?? [],
     metadata: job.request.metadata ?? null,
     webhookAttempts: job.webhookAttempts,
   };

@@ -85,6 +85,14 @@ export const OverlaySchema = z.object({
 }).openapi('Overlay');
 export type Overlay = z.infer<typeof OverlaySchema>;
 
+/** Music settings from the instruction. There is no music source yet: until there is, the video has no audio track and this only records what was asked. */
+export const AudioSchema = z.object({
+  volume: z.number().min(0).max(1).openapi({ description: 'Music volume, 0..1 (a prompt\'s "35%" is 0.35).' }),
+  fadeInMs: z.number().int().min(0),
+  fadeOutMs: z.number().int().min(0),
+}).openapi('Audio');
+export type Audio = z.infer<typeof AudioSchema>;
+
 export const PlanSchema = z.object({
   output: PlanOutputSchema,
   durationMs: z.number().int().positive(),
@@ -92,6 +100,7 @@ export const PlanSchema = z.object({
   overlays: z.array(OverlaySchema),
   background: z.string().regex(/^#[0-9a-f]{6}$/i).openapi({ description: 'Fill colour behind `contain`-fitted photos and transparent areas.' }),
   notes: z.array(z.string()).openapi({ description: 'How the prompt and options were understood.' }),
+  audio: AudioSchema.optional().openapi({ description: 'Present when the instruction set music volume or fades (recorded only: no music source yet).' }),
 }).openapi('Plan');
 export type Plan = z.infer<typeof PlanSchema>;
 

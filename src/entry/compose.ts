@@ -8,6 +8,8 @@ import { FsSignedUrls } from '../adapters/fs/signed-urls.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../core/logger.js';
 import { createLocalEngine } from '../pipeline/engines/local/index.js';
+import { createNemoEngine } from '../pipeline/engines/nemo/index.js';
+import { createLlmPlanner } from '../pipeline/plan/llm-planner.js';
 import { rulesPlanner } from '../pipeline/plan/planner.js';
 import type { Services } from '../pipeline/services.js';
 import { loadOrCreateSecret } from '../pipeline/webhooks/secret.js';
@@ -43,8 +45,31 @@ export function compose(config: Config, logger: Logger, publicBaseUrl = config.p
     urls: fileSigner,
     engines: {
       local: createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF, logger }),
+      // The hosted Nemo agent, only when configured (NEMO_BASE_URL).
+      ...(config.NEMO_BASE_URL
+        ? {
+            nemo: createNemoEngine({
+              baseUrl: config.NEMO_BASE_URL,
+              token: config.NEMO_TOKEN,
+              platform: config.NEMO_PLATFORM,
+              clientIdFile: path.join(config.dataDir, 'nemo-client-id'),
+              requestTimeoutMs: config.NEMO_REQUEST_TIMEOUT_MS,
+              rateLimitWaitMs: config.NEMO_RATE_LIMIT_WAIT_MS,
+              retryBaseMs: config.NEMO_RETRY_BASE_MS,
+              pollIntervalMs: config.NEMO_POLL_INTERVAL_MS,
+              renderTimeoutMs: config.NEMO_RENDER_TIMEOUT_MS,
+              streamTimeoutMs: config.NEMO_STREAM_TIMEOUT_MS,
+              privateHosts: config.FETCH_ALLOW_HOSTS,
+              ffmpegPath: config.FFMPEG_PATH,
+              ffprobePath: config.FFPROBE_PATH,
+              logger: logger.child({ engine: 'nemo' }),
+            }),
+          }
+        : {}),
     },
-    planner: rulesPlanner,
+    planner: config.LLM_PLANNER_URL
+      ? createLlmPlanner({ url: config.LLM_PLANNER_URL, model: config.LLM_PLANNER_MODEL, apiKey: config.LLM_PLANNER_API_KEY, timeoutMs: config.LLM_PLANNER_TIMEOUT_MS, logger })
+      : rulesPlanner,
     webhookSecret: webhook.secret,
   };
   return {

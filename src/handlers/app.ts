@@ -13,6 +13,9 @@ import { registerCancelJob } from './v1-jobs-cancel.js';
 import { registerCreateJob } from './v1-jobs-create.js';
 import { registerGetJob } from './v1-jobs-get.js';
 import { registerListJobs } from './v1-jobs-list.js';
+import { registerCreatePlan } from './v1-plans-create.js';
+import { registerListEngines } from './v1-engines-list.js';
+import { exceptUploads, registerCreateUpload } from './v1-uploads-create.js';
 
 /** JSON bodies are small (URLs and options); anything bigger is a mistake or abuse. */
 const MAX_JSON_BODY_BYTES = 1024 * 1024;
@@ -44,20 +47,23 @@ export function createApp(services: Services, opts: AppOptions): OpenAPIHono<App
   });
   app.use(
     '/v1/*',
-    bodyLimit({
+    exceptUploads(bodyLimit({
       maxSize: MAX_JSON_BODY_BYTES,
       onError: (c) => {
         // The rest of the body is never read, so the connection cannot be reused.
         c.header('connection', 'close');
         return errorJson(c, new AppError('payload_too_large', `Request bodies are limited to ${MAX_JSON_BODY_BYTES} bytes.`));
       },
-    }),
+    })),
   );
 
   registerCreateJob(app);
   registerListJobs(app);
   registerGetJob(app);
   registerCancelJob(app);
+  registerCreatePlan(app);
+  registerListEngines(app);
+  registerCreateUpload(app);
   registerHealthz(app, opts.version);
   if (opts.fileSigner) registerFiles(app, opts.fileSigner);
 

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { JobRequestSchema, JobSchema, type JobRecord } from '../core/job.js';
+import { imageSource, JobRequestSchema, JobSchema, type JobRecord } from '../core/job.js';
 import { renderMessage } from '../pipeline/messages.js';
 import { presentJob } from '../pipeline/present.js';
+import { checkUploadsExist } from '../pipeline/uploads/store.js';
 import type { AppEnv } from './context.js';
 import { errorJson, errorResponse } from './errors.js';
 
@@ -40,7 +41,7 @@ const route = createRoute({
   responses: {
     202: { description: 'Job created and queued', content: { 'application/json': { schema: JobSchema } } },
     200: { description: 'Repeat of an earlier request with the same Idempotency-Key: the first job', content: { 'application/json': { schema: JobSchema } } },
-    400: errorResponse('Invalid body; `error.field` names the field'),
+    400: errorResponse('Invalid body, or an `upload` id this tenant does not have; `error.field` names the field'),
     409: errorResponse('Idempotency-Key reused with a different body (`idempotency_conflict`)'),
   },
 });
@@ -52,8 +53,15 @@ export function registerCreateJob(app: OpenAPIHono<AppEnv>) {
     const request = c.req.valid('json');
     const key = c.req.valid('header')['idempotency-key'];
     const now = new Date().toISOString();
+    const unknownUpload = await checkUploadsExist(s.storage, tenant, request.images);
+    if (unknownUpload) return errorJson(c, unknownUpload) as never;
+    const engine = request.engine ?? s.config.ENGINE;
+    if (!s.engines[engine]) {
+      const available = Object.keys(s.engines).map((n) => `"${n}"`).join(', ');
+      return errorJson(c, new AppError('validation_error', `engine: "${engine}" is not available on this server (available: ${available}).`, { field: 'engine' })) as never;
+    }
     // The plan before photos are fetched (sizes unknown); refined by the consumer.
-    const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: i.url })), prompt: request.prompt, options: request.options });
+    const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: imageSource(i) })), prompt: request.prompt, options: request.options });
     const job: JobRecord = {
       id: newId('job'),
       tenant,
@@ -62,11 +70,12 @@ export function registerCreateJob(app: OpenAPIHono<AppEnv>) {
       progress: 0,
       createdAt: now,
       updatedAt: now,
-      engine: 'local',
+      engine,
       request,
       plan,
       result: null,
       error: null,
+      warnings: [],
       attempts: 0,
       webhookAttempts: [],
       webhookQueuedAt: null,

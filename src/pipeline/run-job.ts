@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { QueueMessage } from '../adapters/ports.js';
 import { AppError, toAppError } from '../core/errors.js';
-import { isFinal, type JobRecord, type JobStage } from '../core/job.js';
+import { imageSource, isFinal, type JobRecord, type JobStage, type JobWarning } from '../core/job.js';
 import { intakeImages } from './intake/index.js';
 import { netPolicy } from './net-policy.js';
 import type { Services } from './services.js';
@@ -36,7 +36,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
   if (isFinal(existing.status)) return finishMessage(s, existing, msg);
 
   const started = await s.store.update(jobId, (j) =>
-    isFinal(j.status) ? null : { ...j, status: 'running', stage: 'fetching', progress: 0, attempts: j.attempts + 1, error: null },
+    isFinal(j.status) ? null : { ...j, status: 'running', stage: 'fetching', progress: 0, attempts: j.attempts + 1, error: null, warnings: [] },
   );
   if (!started || isFinal(started.status)) return finishMessage(s, started ?? existing, msg);
   log.info({ attempt: started.attempts }, 'job started');
@@ -68,23 +68,55 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
     const engine = s.engines[job.engine];
     if (!engine) throw new AppError('processing_failed', `Engine "${job.engine}" is not available on this worker.`);
 
-    const images = await intakeImages(job.request.images, {
-      workDir,
-      policy: netPolicy(s.config),
-      maxBytes: s.config.MAX_IMAGE_BYTES,
-      maxPixels: s.config.MAX_IMAGE_PIXELS,
-      signal: stop.signal,
-      onProgress: (f) => progress('fetching', f),
-    });
+    const warnings: JobWarning[] = [];
+    let images;
+    try {
+      images = await intakeImages(job.request.images, {
+        workDir,
+        policy: netPolicy(s.config),
+        maxBytes: s.config.MAX_IMAGE_BYTES,
+        maxPixels: s.config.MAX_IMAGE_PIXELS,
+        signal: stop.signal,
+        onProgress: (f) => progress('fetching', f),
+        uploads: { storage: s.storage, tenant: job.tenant },
+        skipBadImages: job.request.options?.skipBadImages === true,
+        onWarning: (w) => warnings.push(w),
+      });
+    } finally {
+      // Kept on the job whether or not any image is left (then the job fails, with these as the detail).
+      if (warnings.length > 0) {
+        warnings.sort((a, b) => a.index - b.index);
+        await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, warnings }));
+      }
+    }
 
-    const plan = await s.planner.plan({
-      images: images.map((img) => ({ source: job.request.images[img.index]!.url, width: img.width, height: img.height })),
+    const planned = await s.planner.plan({
+      images: images.map((img) => ({ source: imageSource(job.request.images[img.index]!), width: img.width, height: img.height })),
       prompt: job.request.prompt,
       options: job.request.options,
     }, stop.signal);
+    // The planner numbers the photos it was given; with skipped photos, point back at the request's positions.
+    const plan = { ...planned, clips: planned.clips.map((c) => ({ ...c, image: { ...c.image, index: images[c.image.index]?.index ?? c.image.index } })) };
     await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, plan, stage: 'rendering', progress: BAND.rendering[0] }));
 
-    const rendered = await engine.render({ plan, images, workDir, signal: stop.signal, onProgress: (f) => progress('rendering', f) });
+    const rendered = await engine.render({
+      plan,
+      images: images.map((img) => {
+        const src = job.request.images[img.index];
+        return src && 'url' in src ? { ...img, sourceUrl: src.url } : img;
+      }),
+      workDir,
+      signal: stop.signal,
+      onProgress: (f) => progress('rendering', f),
+      prompt: job.request.prompt,
+      // Engine resume state lives on the job record (internal: never presented).
+      checkpoint: {
+        load: async () => (await s.store.getById(jobId))?.engineState ?? null,
+        save: async (state) => {
+          await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, engineState: state }));
+        },
+      },
+    });
     stop.signal.throwIfAborted();
 
     await progress('publishing', 0, true);
@@ -101,6 +133,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
             status: 'succeeded',
             stage: 'done',
             progress: 1,
+            engineState: null,
             result: {
               video: { key: vKey, bytes: rendered.bytes, width: rendered.width, height: rendered.height, fps: rendered.fps, durationMs: rendered.durationMs, codec: rendered.codec },
               poster: { key: pKey },

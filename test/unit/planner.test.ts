@@ -94,8 +94,8 @@ describe('options and prompt', () => {
     expect(p.notes[0]).toContain('smooth');
   });
 
-  it('strips control characters before reading a title', () => {
+  it('strips control characters before reading a title (and collapses the space they leave)', () => {
     const p = planJob({ images: imgs(1), prompt: 'title "Sale\u0007 now"' });
-    expect(p.overlays[0]!.text).toBe('Sale  now');
+    expect(p.overlays[0]!.text).toBe('Sale now');
   });
 });

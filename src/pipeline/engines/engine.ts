@@ -11,6 +11,15 @@ export interface SourceImage {
   /** Pixel size after EXIF orientation is applied. */
   width: number;
   height: number;
+  /** The http(s) URL the photo was fetched from, when it came from one (engines that can pass URLs on use it). */
+  sourceUrl?: string;
+}
+
+/** Where an engine records its progress with a third party, so a redelivered job resumes instead of paying twice. */
+export interface RenderCheckpoint {
+  load(): Promise<Record<string, unknown> | null>;
+  /** Replaces the saved state. Never put secrets (tokens) in it. */
+  save(state: Record<string, unknown>): Promise<void>;
 }
 
 export interface RenderRequest {
@@ -23,6 +32,10 @@ export interface RenderRequest {
   signal: AbortSignal;
   /** Fraction 0..1 of the render done; called often, callers throttle. */
   onProgress(fraction: number): void;
+  /** Optional: state kept on the job across attempts (the consumer stores it on the job record). */
+  checkpoint?: RenderCheckpoint;
+  /** The job's own instruction, as written (engines that take plain language use it). */
+  prompt?: string;
 }
 
 export interface RenderOutput {
@@ -42,4 +55,11 @@ export interface RenderOutput {
 export interface Engine {
   readonly name: string;
   render(req: RenderRequest): Promise<RenderOutput>;
+  /** Optional: what GET /v1/engines shows about this engine (e.g. a credit balance). */
+  status?(signal?: AbortSignal): Promise<EngineStatus>;
+}
+
+export interface EngineStatus {
+  /** Credit balance at a hosted backend; null when it could not be read. */
+  credits?: { available: number; frozen: number; total: number } | null;
 }

@@ -94,7 +94,7 @@ export async function inspectImage(path: string, opts: InspectOptions): Promise<
   signal?.throwIfAborted();
 
   if (type === 'heic') {
-    const out = await decodeHeic(path, signal);
+    const out = await withHeicSlot(() => decodeHeic(path, signal), signal);
     return { type, width: out.width, height: out.height, path: out.path };
   }
 
@@ -140,6 +140,42 @@ const fs = require('node:fs');
 type WorkerReply =
   | { ok: true; width: number; height: number; opaque: boolean; bytes: Uint8Array }
   | { ok: false; error: string };
+
+/**
+ * HEIC decodes run one at a time per process: a 48 MP photo needs ~450 MB in its worker
+ * (the WebAssembly heap holds the decoded planes and an RGBA copy, and the RGBA result is
+ * handed over), so three at once, as intake's download concurrency would allow, could use
+ * well over a gigabyte. Downloads and other formats still go ahead in parallel.
+ */
+const HEIC_DECODES_AT_ONCE = 1;
+let heicRunning = 0;
+const heicQueue: (() => void)[] = [];
+
+async function withHeicSlot<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (heicRunning >= HEIC_DECODES_AT_ONCE) {
+    await new Promise<void>((resolve, reject) => {
+      const go = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const i = heicQueue.indexOf(go);
+        if (i !== -1) heicQueue.splice(i, 1);
+        reject(signal!.reason instanceof Error ? signal!.reason : new DOMException('aborted', 'AbortError'));
+      };
+      heicQueue.push(go);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+  heicRunning++;
+  try {
+    signal?.throwIfAborted();
+    return await fn();
+  } finally {
+    heicRunning--;
+    heicQueue.shift()?.();
+  }
+}
 
 /** True when HEIC (HEVC) photos can be decoded here. */
 export function heicDecodingAvailable(): boolean {

@@ -1,6 +1,9 @@
 import type { JobOptions } from '../../core/job.js';
-import { OUTPUT_SIZES, type Clip, type Fit, type Motion, type Plan, type TransitionType } from '../../core/plan.js';
-import { understandPrompt } from './understand-prompt.js';
+import { OUTPUT_SIZES, type Clip, type Fit, type Motion, type Plan, type TransitionType, type View } from '../../core/plan.js';
+import { MIXED_TRANSITIONS, PACE_TIMING, type MotionKind, type PromptSettings, type TransitionChoice } from './settings.js';
+import { cleanOverlayText } from './text.js';
+import { understandPrompt, type Lang, type Note, type Phrase, type PromptReading } from './understand-prompt.js';
+import { FIT_LABEL, MOTION_LABEL, TRANSITION_LABEL, type Group } from './vocabulary.js';
 
 /**
  * prompt + images + options -> plan (the timeline). Pure and synchronous: the same
@@ -18,12 +21,18 @@ export const DEFAULTS = {
   motion: 'kenburns',
   /** Gentle Ken Burns: 8% zoom over a clip. */
   kenBurnsZoom: 1.08,
+  /** Pans need room to move: 15% zoom, the centre travelling 12% of the photo. */
+  panZoom: 1.15,
+  panTravel: 0.12,
   background: '#000000',
   titleSeconds: 3,
+  ctaSeconds: 3,
 } as const;
 
 /** Photos whose aspect ratio is within this factor of the output's are cropped to fill; others get the blurred fill. */
 const COVER_ASPECT_TOLERANCE = 1.06;
+const MIN_SECONDS_PER_IMAGE = 0.5;
+const MAX_SECONDS_PER_IMAGE = 30;
 
 export interface PlanImage {
   source: string;
@@ -39,60 +48,90 @@ export interface PlanInput {
 }
 
 export function planJob(input: PlanInput): Plan {
-  const opts = input.options ?? {};
-  const reading = understandPrompt(input.prompt ?? '');
-  const p = reading.settings;
-  const notes = [...reading.notes];
-  const fromOptions = (name: string, value: unknown) => notes.push(`options.${name} = ${JSON.stringify(value)}`);
+  return planFromReading(input, understandPrompt(input.prompt ?? ''));
+}
 
-  const aspect = opts.aspect ?? p.aspect ?? DEFAULTS.aspect;
-  const resolution = opts.resolution ?? p.resolution ?? DEFAULTS.resolution;
-  const fps = opts.fps ?? p.fps ?? DEFAULTS.fps;
+/**
+ * The deterministic half of planning: a reading of the prompt (from the rules, or settings
+ * from a language model) + images + options -> the plan. `preface` notes go first.
+ */
+export function planFromReading(input: PlanInput, reading: PromptReading, preface: Note[] = []): Plan {
+  const opts = input.options ?? {};
+  const s: PromptSettings = reading.settings;
+  const lang = reading.lang;
+  const say = (n: Note) => n[lang];
+  const notes: string[] = preface.map(say);
+
+  notes.push(...phraseNotes(reading.phrases, opts, lang));
+  notes.push(...reading.remarks.map(say));
+  const fromOptions = (name: string, value: unknown) =>
+    notes.push(lang === 'zh' ? `请求参数 options.${name} = ${JSON.stringify(value)}` : `options.${name} = ${JSON.stringify(value)}`);
+  const warnings: Note[] = [];
+
+  const aspect = opts.aspect ?? s.aspect ?? DEFAULTS.aspect;
+  const resolution = opts.resolution ?? s.resolution ?? DEFAULTS.resolution;
+  const fps = opts.fps ?? s.fps ?? DEFAULTS.fps;
   if (opts.aspect) fromOptions('aspect', opts.aspect);
   if (opts.resolution) fromOptions('resolution', opts.resolution);
   if (opts.fps) fromOptions('fps', opts.fps);
   const { width, height } = OUTPUT_SIZES[resolution][aspect];
 
   const n = input.images.length;
+  const pace = s.pace ? PACE_TIMING[s.pace] : undefined;
   let secondsPerImage: number = DEFAULTS.secondsPerImage;
   if (opts.secondsPerImage !== undefined) {
     secondsPerImage = opts.secondsPerImage;
     fromOptions('secondsPerImage', opts.secondsPerImage);
-  } else if (p.secondsPerImage !== undefined) {
-    secondsPerImage = p.secondsPerImage;
-  } else if (p.totalSeconds !== undefined) {
-    secondsPerImage = p.totalSeconds / n;
+  } else if (s.secondsPerImage !== undefined) {
+    secondsPerImage = s.secondsPerImage;
+  } else if (s.totalSeconds !== undefined) {
+    secondsPerImage = s.totalSeconds / n;
+  } else if (pace) {
+    secondsPerImage = pace.secondsPerImage;
   }
-  secondsPerImage = clamp(secondsPerImage, 0.5, 30);
+  const asked = secondsPerImage;
+  secondsPerImage = clamp(secondsPerImage, MIN_SECONDS_PER_IMAGE, MAX_SECONDS_PER_IMAGE);
+  if (!Number.isFinite(asked) || Math.abs(asked - secondsPerImage) > 1e-9) {
+    const a = round2(asked);
+    warnings.push({
+      en: `${a} s per photo is out of range; using ${secondsPerImage} s (${MIN_SECONDS_PER_IMAGE} to ${MAX_SECONDS_PER_IMAGE} s per photo)`,
+      zh: `每张照片 ${a} 秒超出范围，改为 ${secondsPerImage} 秒（每张 ${MIN_SECONDS_PER_IMAGE} 到 ${MAX_SECONDS_PER_IMAGE} 秒）`,
+    });
+  }
 
-  let transition: TransitionType = DEFAULTS.transition;
+  let transition: TransitionChoice = DEFAULTS.transition;
   const optType = opts.transition?.type;
   if (optType) {
     transition = optType === 'crossfade' ? 'fade' : optType === 'none' ? 'cut' : optType;
     fromOptions('transition.type', optType);
-  } else if (p.transition) transition = p.transition;
-  let transitionSeconds: number = opts.transition?.duration ?? p.transitionSeconds ?? DEFAULTS.transitionSeconds;
+  } else if (s.transition) transition = s.transition;
+  let transitionSeconds: number = opts.transition?.duration ?? s.transitionSeconds ?? pace?.transitionSeconds ?? DEFAULTS.transitionSeconds;
   if (opts.transition?.duration !== undefined) fromOptions('transition.duration', opts.transition.duration);
   // A transition longer than half a photo's time would hide the photo; cap it there.
   const maxTransition = secondsPerImage / 2;
   if (transition !== 'cut' && transitionSeconds > maxTransition) {
-    notes.push(`transition shortened to ${maxTransition.toFixed(2)} s (at most half of each photo's ${secondsPerImage} s)`);
+    warnings.push({
+      en: `transition shortened to ${maxTransition.toFixed(2)} s (at most half of each photo's ${secondsPerImage} s)`,
+      zh: `转场缩短为 ${maxTransition.toFixed(2)} 秒（不超过每张照片 ${secondsPerImage} 秒的一半）`,
+    });
     transitionSeconds = maxTransition;
   }
   if (transition === 'cut') transitionSeconds = 0;
   if (transitionSeconds === 0) transition = 'cut';
 
-  const motionKind = opts.motion ?? p.motion ?? DEFAULTS.motion;
+  const motionKind: MotionKind = opts.motion ?? s.motion ?? DEFAULTS.motion;
   if (opts.motion) fromOptions('motion', opts.motion);
-  const fitChoice: Fit | 'auto' = opts.fit ?? p.fit ?? 'auto';
+  const fitChoice: Fit | 'auto' = opts.fit ?? s.fit ?? 'auto';
   if (opts.fit) fromOptions('fit', opts.fit);
 
   const holdMs = Math.round(secondsPerImage * 1000);
   const transitionMs = Math.round(transitionSeconds * 1000);
   const outputAspect = width / height;
+  const order = orderOf(input.images, s.order ?? 'keep');
   let unknownSizes = 0;
 
-  const clips: Clip[] = input.images.map((img, i) => {
+  const clips: Clip[] = order.map((index, i) => {
+    const img = input.images[index]!;
     const last = i === n - 1;
     const known = img.width !== undefined && img.height !== undefined;
     if (!known) unknownSizes++;
@@ -103,55 +142,251 @@ export function planJob(input: PlanInput): Plan {
       const ratio = img.width! / img.height! / outputAspect;
       fit = ratio <= COVER_ASPECT_TOLERANCE && ratio >= 1 / COVER_ASPECT_TOLERANCE ? 'cover' : 'blur';
     }
+    const type: TransitionType = transition === 'mixed' ? MIXED_TRANSITIONS[i % MIXED_TRANSITIONS.length]! : transition;
     return {
-      image: { index: i, source: img.source, width: img.width ?? null, height: img.height ?? null },
+      image: { index, source: img.source, width: img.width ?? null, height: img.height ?? null },
       startMs: i * holdMs,
       durationMs: holdMs + (last ? 0 : transitionMs),
       fit,
       motion: motionFor(i, motionKind),
-      transition: last ? { type: 'cut', durationMs: 0 } : { type: transition, durationMs: transitionMs },
+      transition: last ? { type: 'cut', durationMs: 0 } : { type, durationMs: transitionMs },
     };
   });
   const durationMs = n * holdMs;
 
-  const overlays: Plan['overlays'] = [];
-  if (p.title) {
-    overlays.push({ type: 'title', text: p.title, startMs: 0, durationMs: Math.min(DEFAULTS.titleSeconds * 1000, durationMs) });
-  }
+  const overlays = overlaysFor(s, clips, holdMs, durationMs, warnings);
+  const audio = audioFor(s, durationMs);
 
+  const spi = round2(secondsPerImage);
+  const total = durationMs / 1000;
+  const transitionNote: Note =
+    transition === 'cut'
+      ? { en: 'hard cuts between photos', zh: '照片之间硬切' }
+      : transition === 'mixed'
+        ? { en: `mixed transitions (${MIXED_TRANSITIONS.slice(0, Math.max(1, Math.min(n - 1, MIXED_TRANSITIONS.length))).join(', ')}) of ${transitionMs / 1000} s`, zh: `多种转场交替，每次 ${transitionMs / 1000} 秒` }
+        : { en: `${transition} transitions of ${transitionMs / 1000} s`, zh: `${TRANSITION_LABEL[transition][1]}，每次 ${transitionMs / 1000} 秒` };
   notes.push(
-    `${n} photo${n === 1 ? '' : 's'} x ${secondsPerImage} s = ${durationMs / 1000} s at ${width}x${height} ${fps} fps (${aspect})`,
-    transition === 'cut' ? 'hard cuts between photos' : `${transition} transitions of ${transitionMs / 1000} s`,
-    motionKind === 'none' ? 'no camera motion' : 'gentle Ken Burns motion, alternating zoom in and out',
+    lang === 'zh'
+      ? `${n} 张照片 × ${spi} 秒 = ${total} 秒，${width}x${height}，${fps} fps（${aspect}）`
+      : `${n} photo${n === 1 ? '' : 's'} x ${spi} s = ${total} s at ${width}x${height} ${fps} fps (${aspect})`,
+    say(transitionNote),
+    say({ en: MOTION_LABEL[motionKind][0], zh: MOTION_LABEL[motionKind][1] }),
   );
   if (fitChoice === 'auto') {
     notes.push(
-      unknownSizes > 0
-        ? 'fit: photos whose shape matches the frame fill it, others sit over a blurred fill (decided once photos are fetched)'
-        : 'fit: photos whose shape matches the frame fill it, others sit over a blurred fill',
+      say(
+        unknownSizes > 0
+          ? { en: 'fit: photos whose shape matches the frame fill it, others sit over a blurred fill (decided once photos are fetched)', zh: '适配：形状与画面一致的照片铺满，其余照片叠在模糊背景上（照片下载后决定）' }
+          : { en: 'fit: photos whose shape matches the frame fill it, others sit over a blurred fill', zh: '适配：形状与画面一致的照片铺满，其余照片叠在模糊背景上' },
+      ),
+    );
+  } else if (!opts.fit && s.fit === undefined) {
+    notes.push(say({ en: `fit: ${FIT_LABEL[fitChoice][0]}`, zh: `适配：${FIT_LABEL[fitChoice][1]}` }));
+  }
+  if (audio) {
+    notes.push(
+      say({
+        en: `music: volume ${Math.round(audio.volume * 100)}%, fade in ${audio.fadeInMs / 1000} s, fade out ${audio.fadeOutMs / 1000} s (recorded only: no music source yet, the video is silent)`,
+        zh: `音乐：音量 ${Math.round(audio.volume * 100)}%，淡入 ${audio.fadeInMs / 1000} 秒，淡出 ${audio.fadeOutMs / 1000} 秒（仅记录：目前没有音乐来源，视频无声）`,
+      }),
     );
   }
+  notes.push(...warnings.map(say));
 
-  return { output: { width, height, fps, aspect }, durationMs, clips, overlays, background: DEFAULTS.background, notes };
+  const plan: Plan = {
+    output: { width, height, fps, aspect },
+    durationMs,
+    clips,
+    overlays,
+    background: s.background ?? DEFAULTS.background,
+    notes,
+  };
+  if (audio) plan.audio = audio;
+  return plan;
 }
 
-function motionFor(i: number, kind: 'kenburns' | 'none'): Motion {
+/* ---------- notes for recognised phrases ---------- */
+
+/** Which option overrides a setting family, if the request sets it. */
+function optionFor(g: Group, o: JobOptions): string | undefined {
+  switch (g) {
+    case 'aspect': return o.aspect ? 'aspect' : undefined;
+    case 'resolution': return o.resolution ? 'resolution' : undefined;
+    case 'fps': return o.fps ? 'fps' : undefined;
+    case 'length': return o.secondsPerImage !== undefined ? 'secondsPerImage' : undefined;
+    case 'pace': return o.secondsPerImage !== undefined && o.transition?.duration !== undefined ? 'secondsPerImage' : undefined;
+    case 'transition': return o.transition?.type ? 'transition.type' : undefined;
+    case 'transitionSeconds': return o.transition?.duration !== undefined ? 'transition.duration' : undefined;
+    case 'motion': return o.motion ? 'motion' : undefined;
+    case 'fit': return o.fit ? 'fit' : undefined;
+    default: return undefined;
+  }
+}
+
+const NON_CONFLICTING: Group[] = ['info', 'caption'];
+
+/** Phrase notes beyond this many (a prompt repeating itself) are summarised. */
+const MAX_PHRASE_NOTES = 40;
+
+export function phraseNotes(phrases: Phrase[], opts: JobOptions, lang: Lang): string[] {
+  const out: string[] = [];
+  // The last phrase of each family decides it.
+  const lastOf = new Map<Group, number>();
+  phrases.forEach((p, i) => {
+    if (!p.negated) for (const g of p.groups) lastOf.set(g, i);
+  });
+  phrases.forEach((p, i) => {
+    const label = p.label[lang];
+    if (p.negated) {
+      out.push(lang === 'zh' ? `${label} 已忽略：前面有否定词` : `${label} ignored: negated`);
+      return;
+    }
+    const groups = p.groups.filter((g) => !NON_CONFLICTING.includes(g));
+    if (groups.length > 0) {
+      let later: Phrase | undefined;
+      let option: string | undefined;
+      const overridden = groups.every((g) => {
+        // The last later phrase setting this family decides it; saying the same thing again is no conflict.
+        const k = lastOf.get(g);
+        const l = k !== undefined && k > i ? phrases[k] : undefined;
+        const differs = l !== undefined && l.values?.[g] !== p.values?.[g];
+        if (differs) later ??= l;
+        const o = optionFor(g, opts);
+        if (o) option ??= o;
+        return differs || o !== undefined;
+      });
+      if (overridden && later) {
+        out.push(lang === 'zh' ? `${label} 已忽略：以后面的 ${later.label.zh} 为准` : `${label} ignored: ${later.label.en} later in the prompt wins`);
+        return;
+      }
+      if (overridden && option) {
+        out.push(lang === 'zh' ? `${label} 已忽略：以请求参数 options.${option} 为准` : `${label} ignored: options.${option} wins`);
+        return;
+      }
+    }
+    // Overlay phrases carry their whole note; others read `"phrase" -> meaning`.
+    if (p.groups.includes('title') || p.groups.includes('caption') || p.groups.includes('cta')) {
+      out.push(p.meaning[lang].startsWith(label) ? p.meaning[lang] : `${label} ${p.meaning[lang]}`);
+    } else out.push(`${label} ${lang === 'zh' ? '→' : '->'} ${p.meaning[lang]}`);
+  });
+  return summarise(out, lang);
+}
+
+/** The same note repeated becomes one note with a count; past MAX_PHRASE_NOTES the rest is counted. */
+function summarise(notes: string[], lang: Lang): string[] {
+  const counts = new Map<string, number>();
+  for (const n of notes) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const out = [...counts].map(([n, c]) => (c > 1 ? `${n} (${lang === 'zh' ? `${c} 次` : `x${c}`})` : n));
+  if (out.length <= MAX_PHRASE_NOTES) return out;
+  const more = out.length - MAX_PHRASE_NOTES;
+  return [...out.slice(0, MAX_PHRASE_NOTES), lang === 'zh' ? `……另有 ${more} 条说明从略` : `... and ${more} more phrases`];
+}
+
+/* ---------- order, motion, overlays, audio ---------- */
+
+function orderOf(images: PlanImage[], order: 'keep' | 'reverse' | 'shuffle'): number[] {
+  const idx = images.map((_, i) => i);
+  if (order === 'reverse') return idx.reverse();
+  if (order === 'shuffle') {
+    // Seeded by the photos themselves: the same photos always shuffle the same way.
+    let h = 0x811c9dc5;
+    for (const img of images) for (let k = 0; k < img.source.length; k++) h = Math.imul(h ^ img.source.charCodeAt(k), 0x01000193);
+    const rand = mulberry32(h >>> 0);
+    for (let i = idx.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+    }
+  }
+  return idx;
+}
+
+function mulberry32(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const CENTRE: View = { zoom: 1, x: 0.5, y: 0.5 };
+
+function motionFor(i: number, kind: MotionKind): Motion {
   if (kind === 'none') return { type: 'none' };
-  const wide = { zoom: 1, x: 0.5, y: 0.5 };
-  const close = { zoom: DEFAULTS.kenBurnsZoom, x: 0.5, y: 0.5 };
-  // Alternate in and out so consecutive photos don't all drift the same way.
-  return i % 2 === 0
-    ? { type: 'kenburns', from: wide, to: close, easing: 'easeInOut' }
-    : { type: 'kenburns', from: close, to: wide, easing: 'easeInOut' };
+  const close: View = { zoom: DEFAULTS.kenBurnsZoom, x: 0.5, y: 0.5 };
+  const km = (from: View, to: View): Motion => ({ type: 'kenburns', from, to, easing: 'easeInOut' });
+  const z = DEFAULTS.panZoom;
+  const d = DEFAULTS.panTravel / 2;
+  switch (kind) {
+    case 'zoomin': return km(CENTRE, close);
+    case 'zoomout': return km(close, CENTRE);
+    // "pan left": the view travels left across the photo.
+    case 'panleft': return km({ zoom: z, x: 0.5 + d, y: 0.5 }, { zoom: z, x: 0.5 - d, y: 0.5 });
+    case 'panright': return km({ zoom: z, x: 0.5 - d, y: 0.5 }, { zoom: z, x: 0.5 + d, y: 0.5 });
+    case 'panup': return km({ zoom: z, x: 0.5, y: 0.5 + d }, { zoom: z, x: 0.5, y: 0.5 - d });
+    case 'pandown': return km({ zoom: z, x: 0.5, y: 0.5 - d }, { zoom: z, x: 0.5, y: 0.5 + d });
+    case 'pan': return motionFor(i, i % 2 === 0 ? 'panright' : 'panleft');
+    default:
+      // Ken Burns: alternate in and out so consecutive photos don't all drift the same way.
+      return i % 2 === 0 ? km(CENTRE, close) : km(close, CENTRE);
+  }
+}
+
+function overlaysFor(s: PromptSettings, clips: Clip[], holdMs: number, durationMs: number, warnings: Note[]): Plan['overlays'] {
+  const overlays: Plan['overlays'] = [];
+  const text = (raw: string | undefined) => (raw === undefined ? '' : cleanOverlayText(raw).text);
+  const span = (seconds: number | undefined, def: number) => Math.max(1, Math.min(Math.round((seconds ?? def) * 1000), durationMs));
+
+  const title = text(s.title);
+  if (title) overlays.push({ type: 'title', text: title, startMs: 0, durationMs: span(s.titleSeconds, DEFAULTS.titleSeconds) });
+
+  const captions = (s.captions ?? []).map(text).filter(Boolean);
+  if (captions.length === 1) {
+    overlays.push({ type: 'caption', text: captions[0]!, startMs: 0, durationMs });
+  } else if (captions.length > 1) {
+    // Caption i belongs to photo i, wherever the order puts that photo.
+    for (const clip of clips) {
+      const text = captions[clip.image.index];
+      if (text) overlays.push({ type: 'caption', text, startMs: clip.startMs, durationMs: holdMs });
+    }
+    overlays.sort((a, b) => a.startMs - b.startMs || (a.type === 'title' ? -1 : b.type === 'title' ? 1 : 0));
+    if (captions.length > clips.length) {
+      const extra = captions.length - clips.length;
+      warnings.push({ en: `${extra} caption${extra === 1 ? '' : 's'} dropped: one caption per photo`, zh: `多出的 ${extra} 条字幕已舍弃：每张照片一条字幕` });
+    }
+  }
+
+  const cta = text(s.cta);
+  if (cta) {
+    const d = span(s.ctaSeconds, DEFAULTS.ctaSeconds);
+    overlays.push({ type: 'cta', text: cta, startMs: durationMs - d, durationMs: d });
+  }
+  return overlays;
+}
+
+function audioFor(s: PromptSettings, durationMs: number): Plan['audio'] {
+  const a = s.audio;
+  if (!a || a.off || (a.volume === undefined && a.fadeInMs === undefined && a.fadeOutMs === undefined)) return undefined;
+  let fadeInMs = Math.round(Math.max(0, a.fadeInMs ?? 0));
+  let fadeOutMs = Math.round(Math.max(0, a.fadeOutMs ?? 0));
+  if (fadeInMs + fadeOutMs > durationMs) {
+    const k = durationMs / (fadeInMs + fadeOutMs);
+    fadeInMs = Math.floor(fadeInMs * k);
+    fadeOutMs = Math.floor(fadeOutMs * k);
+  }
+  return { volume: clamp(a.volume ?? 1, 0, 1), fadeInMs, fadeOutMs };
 }
 
 function clamp(v: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, v));
+  return Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : lo;
 }
 
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
 /**
- * The planner port: the rule-based planner below is always there; an LLM planner (later)
- * implements the same interface and falls back to it. Chosen in the entry point.
+ * The planner port: the rule-based planner below is always there; the LLM planner
+ * (llm-planner.ts) implements the same interface and falls back to it. Chosen in the entry point.
  */
 export interface Planner {
   readonly name: string;

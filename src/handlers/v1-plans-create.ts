@@ -1,0 +1,56 @@
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { AppError } from '../core/errors.js';
+import { imageSource, JobRequestSchema } from '../core/job.js';
+import { PlanSchema } from '../core/plan.js';
+import { checkUploadsExist } from '../pipeline/uploads/store.js';
+import type { AppEnv } from './context.js';
+import { errorJson, errorResponse } from './errors.js';
+
+const PlanResponseSchema = z.object({ plan: PlanSchema }).openapi('PlanResponse');
+
+const route = createRoute({
+  method: 'post',
+  path: '/v1/plans',
+  tags: ['plans'],
+  summary: 'Dry run: how an instruction would be understood, without rendering',
+  description:
+    'Takes the same body as `POST /v1/jobs` and answers 200 with the plan (the timeline) that job would get, ' +
+    'without creating a job, fetching photos or rendering. Photo sizes are unknown until photos are fetched, so ' +
+    '`clips[].image.width`/`height` are null and automatic fit is decided later. `plan.notes` says how each phrase ' +
+    'of the prompt and each option was read, and what was ignored. `webhook` and `metadata` are accepted and unused.',
+  request: {
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: JobRequestSchema,
+          example: {
+            images: ['https://example.com/shoe-1.jpg', 'https://example.com/shoe-2.jpg', 'https://example.com/shoe-3.jpg'],
+            prompt: "vertical for TikTok, 2 s per photo, snappy, title 'Summer Sale', end with 'Shop now'",
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    200: { description: 'The plan the same POST /v1/jobs request would get', content: { 'application/json': { schema: PlanResponseSchema } } },
+    400: errorResponse('Invalid body, an unknown upload or an unavailable engine; `error.field` names the field (exactly as POST /v1/jobs)'),
+  },
+});
+
+export function registerCreatePlan(app: OpenAPIHono<AppEnv>) {
+  app.openapi(route, async (c) => {
+    const s = c.get('services');
+    const request = c.req.valid('json');
+    // The same checks as POST /v1/jobs, so a dry run that passes means the job would be accepted.
+    const unknownUpload = await checkUploadsExist(s.storage, c.get('tenant'), request.images);
+    if (unknownUpload) return errorJson(c, unknownUpload) as never;
+    const engine = request.engine ?? s.config.ENGINE;
+    if (!s.engines[engine]) {
+      const available = Object.keys(s.engines).map((n) => `"${n}"`).join(', ');
+      return errorJson(c, new AppError('validation_error', `engine: "${engine}" is not available on this server (available: ${available}).`, { field: 'engine' })) as never;
+    }
+    const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: imageSource(i) })), prompt: request.prompt, options: request.options });
+    return c.json({ plan }, 200);
+  });
+}
