@@ -92,7 +92,7 @@ async function inputs(jpegs: number, heic: boolean): Promise<{ files: string[]; 
     const jpg = path.join(CACHE, 'intake-heic-source-8064x6048.jpg');
     if (!fs.existsSync(jpg)) await makePhoto(jpg, { width: 8064, height: 6048, colour: [120, 140, 90], seed: 99, quality: 92 });
     const { data } = await sharp(jpg, { limitInputPixels: false }).raw().toBuffer({ resolveWithObject: true });
-    fs.writeFileSync(file, await makeHeic({ rgb: data, width: 8064, height: 6048, tile: 512, crf: 26 }));
+    fs.writeFileSync(file, await makeHeic({ rgb: data, width: 8064, height: 6048, tile: 512, crf: 14 }));
   }
   files.push(file);
   return { files, heicNote: null };

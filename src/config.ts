@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseInlineKeys, parseKeysFile, TENANT_PATTERN, type ApiKeyEntry } from './core/api-keys.js';
 
 /**
  * Every setting, read once from the environment and parsed with zod. The entry point
@@ -82,12 +84,35 @@ export const ConfigSchema = z.object({
   /** Sent as a bearer token; never logged. */
   LLM_PLANNER_API_KEY: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   LLM_PLANNER_TIMEOUT_MS: int(8000, 1),
+
+  /** Tenants and their keys, inline: `tenantA:key1,tenantA:key2,tenantB:key3`. */
+  API_KEYS: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  /** A file of `tenant:sha256hex` lines (keys stored hashed). Combined with API_KEYS when both are set. */
+  API_KEYS_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  /** 1: allow listening on a non-loopback address without API keys (anyone who can connect is tenant "default"). */
+  ALLOW_UNAUTHENTICATED: z.enum(['0', '1', 'true', 'false', '']).default('0').transform((v) => v === '1' || v === 'true'),
+  /** Per-tenant webhook secrets, `tenantA:whsec_new|whsec_old,tenantB:whsec_x`: the first signs, all listed sign (rotation). */
+  WEBHOOK_SECRETS: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  /** Job submissions per tenant per minute (token bucket, burst = this); 0: unlimited. */
+  RATE_LIMIT_JOBS_PER_MINUTE: int(600, 0),
+  /** Queued plus running jobs a tenant may have at once; 0: unlimited. */
+  MAX_QUEUED_JOBS_PER_TENANT: int(1000, 0),
+  /** Longest video a job may ask for (checked on the plan at submission). */
+  MAX_JOB_DURATION_SECONDS: int(600, 1),
+  /** Sum of the photos' pixels in one job (checked after the photos are fetched). */
+  MAX_JOB_PIXELS: int(1_000_000_000, 1),
+  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8).optional()),
 });
 
 export type Config = z.infer<typeof ConfigSchema> & {
   /** Absolute DATA_DIR. */
   dataDir: string;
   publicBaseUrl: string;
+  /** From API_KEYS and API_KEYS_FILE; empty: no authentication (single tenant "default"). */
+  apiKeys: ApiKeyEntry[];
+  /** From WEBHOOK_SECRETS: tenant -> secrets, the newest first. */
+  webhookSecrets: Record<string, string[]>;
 };
 
 export class ConfigError extends Error {}
@@ -100,10 +125,64 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const c = parsed.data;
   if (c.ENGINE === 'nemo' && !c.NEMO_BASE_URL) throw new ConfigError('Invalid configuration:\n  ENGINE: "nemo" needs NEMO_BASE_URL');
+  let apiKeys: ApiKeyEntry[];
+  let webhookSecrets: Record<string, string[]>;
+  try {
+    apiKeys = [
+      ...(c.API_KEYS ? parseInlineKeys(c.API_KEYS) : []),
+      ...(c.API_KEYS_FILE ? parseKeysFile(readKeysFile(c.API_KEYS_FILE)) : []),
+    ];
+    webhookSecrets = c.WEBHOOK_SECRETS ? parseWebhookSecrets(c.WEBHOOK_SECRETS) : {};
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  ${(err as Error).message}`);
+  }
+  if ((c.API_KEYS || c.API_KEYS_FILE) && apiKeys.length === 0) throw new ConfigError('Invalid configuration:\n  API_KEYS / API_KEYS_FILE: no keys found');
   const hostForUrl = c.HOST === '0.0.0.0' || c.HOST === '::' ? '127.0.0.1' : c.HOST.includes(':') ? `[${c.HOST}]` : c.HOST;
   return {
     ...c,
     dataDir: path.resolve(c.DATA_DIR),
     publicBaseUrl: (c.PUBLIC_BASE_URL ?? `http://${hostForUrl}:${c.PORT}`).replace(/\/+$/, ''),
+    apiKeys,
+    webhookSecrets,
   };
+}
+
+function readKeysFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`API_KEYS_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+
+const WEBHOOK_SECRET_PATTERN = /^whsec_[A-Za-z0-9+/=]{16,}$/;
+
+/** `tenantA:whsec_new|whsec_old,tenantB:whsec_x` -> { tenantA: [new, old], tenantB: [x] }. */
+export function parseWebhookSecrets(text: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [i, entry] of text.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+    const at = entry.indexOf(':');
+    const tenant = at > 0 ? entry.slice(0, at) : '';
+    const secrets = entry.slice(at + 1).split('|').map((x) => x.trim()).filter(Boolean);
+    if (!TENANT_PATTERN.test(tenant) || secrets.length === 0 || !secrets.every((x) => WEBHOOK_SECRET_PATTERN.test(x))) {
+      throw new Error(`WEBHOOK_SECRETS entry ${i + 1}: expected "tenant:whsec_...|whsec_..." (Standard Webhooks secrets, the signing one first)`);
+    }
+    out[tenant] = secrets;
+  }
+  return out;
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '::1', '[::1]']);
+export const isLoopbackHost = (host: string) => LOOPBACK_HOSTS.has(host.toLowerCase()) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
+/**
+ * Without API keys anyone who can connect is the tenant "default": fine on loopback,
+ * refused on any other address unless ALLOW_UNAUTHENTICATED=1 says it is intended.
+ */
+export function assertSafeToListen(c: Config): void {
+  if (c.apiKeys.length > 0 || c.ALLOW_UNAUTHENTICATED || isLoopbackHost(c.HOST)) return;
+  throw new ConfigError(
+    `Refusing to listen on ${c.HOST} without authentication: set API_KEYS (tenant:key,...) or API_KEYS_FILE so /v1 routes need ` +
+      `"Authorization: Bearer <key>", or set ALLOW_UNAUTHENTICATED=1 to serve this address without keys.`,
+  );
 }

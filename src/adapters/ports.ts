@@ -42,6 +42,10 @@ export interface JobStore {
    * Returns the record as saved (or as found, when unchanged).
    */
   update(id: string, change: (job: JobRecord) => JobRecord | null): Promise<JobRecord | undefined>;
+  /** Queued plus running jobs of a tenant (the per-tenant cap). */
+  countActive(tenant: string): Promise<number>;
+  /** Jobs per status over all tenants (metrics). */
+  countByStatus(): Promise<Record<JobStatus, number>>;
   close(): Promise<void>;
 }
 

@@ -12,6 +12,11 @@ export const ERROR_CODES = {
   job_not_cancelable: 409,
   range_not_satisfiable: 416,
   payload_too_large: 413,
+  unauthorized: 401,
+  rate_limited: 429,
+  too_many_queued_jobs: 429,
+  job_too_long: 400,
+  webhook_not_configured: 409,
   // job problems (on the job record and in webhooks)
   too_many_images: 400,
   url_not_allowed: 422,
@@ -21,6 +26,7 @@ export const ERROR_CODES = {
   unsupported_type: 415,
   image_corrupt: 422,
   image_too_many_pixels: 422,
+  job_too_large: 422,
   render_failed: 500,
   // engines (nemo)
   engine_unavailable: 503,

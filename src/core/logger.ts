@@ -16,6 +16,9 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
           'secret', '*.secret', 'token', '*.token', 'authorization', '*.authorization',
           'headers.authorization', '*.headers.authorization', 'req.headers.authorization',
           'headers["webhook-signature"]', '*.headers["webhook-signature"]',
+          // Settings that hold keys, should a config object ever be logged.
+          'API_KEYS', '*.API_KEYS', 'apiKeys', '*.apiKeys', 'WEBHOOK_SECRET', '*.WEBHOOK_SECRET',
+          'WEBHOOK_SECRETS', '*.WEBHOOK_SECRETS', 'webhookSecrets', '*.webhookSecrets', 'METRICS_TOKEN', '*.METRICS_TOKEN',
         ],
         censor: '[redacted]',
       },

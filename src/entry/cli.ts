@@ -151,7 +151,7 @@ async function loadInputs(inputs: string[], workDir: string, config: ReturnType<
       throw new AppError('validation_error', `images[${index}]: no such file: ${p}`);
     }
     try {
-      const info = await inspectImage(path.resolve(p), { maxPixels: config.MAX_IMAGE_PIXELS });
+      const info = await inspectImage(path.resolve(p), { maxPixels: config.MAX_IMAGE_PIXELS, decodedBase: path.join(workDir, `local-${index}`) });
       out.push({ index, ...info, path: info.path ?? path.resolve(p) });
     } catch (err) {
       const e = toAppError(err);

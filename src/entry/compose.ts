@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import { createLocalEngine } from '../pipeline/engines/local/index.js';
 import { createNemoEngine } from '../pipeline/engines/nemo/index.js';
 import { createLlmPlanner } from '../pipeline/plan/llm-planner.js';
+import { Metrics } from '../pipeline/metrics.js';
 import { rulesPlanner } from '../pipeline/plan/planner.js';
 import type { Services } from '../pipeline/services.js';
 import { loadOrCreateSecret } from '../pipeline/webhooks/secret.js';
@@ -71,6 +72,7 @@ export function compose(config: Config, logger: Logger, publicBaseUrl = config.p
       ? createLlmPlanner({ url: config.LLM_PLANNER_URL, model: config.LLM_PLANNER_MODEL, apiKey: config.LLM_PLANNER_API_KEY, timeoutMs: config.LLM_PLANNER_TIMEOUT_MS, logger })
       : rulesPlanner,
     webhookSecret: webhook.secret,
+    metrics: new Metrics(),
   };
   return {
     services,

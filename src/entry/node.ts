@@ -3,7 +3,7 @@
  * one process, with SQLite and a data folder. Configuration comes from the environment
  * (see the README's table).
  */
-import { ConfigError, loadConfig } from '../config.js';
+import { assertSafeToListen, ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../core/logger.js';
 import { startServer } from './server.js';
 
@@ -11,6 +11,7 @@ export async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
+    assertSafeToListen(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

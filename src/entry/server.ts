@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
-import type { Config } from '../config.js';
+import { assertSafeToListen, type Config } from '../config.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import { createApp } from '../handlers/app.js';
@@ -29,14 +29,19 @@ export interface StartOptions {
 }
 
 export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  assertSafeToListen(config);
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const composition = compose(config, logger);
   const { services, fileSigner } = composition;
   const app = createApp(services, { version: VERSION, fileSigner });
 
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.HOST }) as Server;
-  // Renders are long, requests are not: keep slow clients from holding sockets forever.
-  server.requestTimeout = 60_000;
+  // Slow clients must not hold sockets forever, but a 200 MB upload on a slow link is
+  // legitimate: headers get 60 s, a whole request 30 min, and a socket that goes
+  // quiet for 60 s is dropped (this is what stops drip-fed bodies).
+  server.headersTimeout = 60_000;
+  server.requestTimeout = 30 * 60_000;
+  server.timeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, () => resolve());
@@ -49,7 +54,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   await fs.rm(path.join(config.dataDir, 'work'), { recursive: true, force: true });
   const consumer = new Consumer(services);
   if (opts.consumer !== false) consumer.start();
-  logger.info({ url, host: config.HOST, port, dataDir: config.dataDir, version: VERSION, loopbackOnly: LOOPBACK.has(config.HOST) }, 'photoreel listening');
+  logger.info({ url, host: config.HOST, port, dataDir: config.dataDir, version: VERSION, loopbackOnly: LOOPBACK.has(config.HOST), auth: config.apiKeys.length > 0 ? `${new Set(config.apiKeys.map((k) => k.tenant)).size} tenants` : 'off' }, 'photoreel listening');
 
   return {
     url,

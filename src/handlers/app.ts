@@ -4,15 +4,18 @@ import { bodyLimit } from 'hono/body-limit';
 import type { FsSignedUrls } from '../adapters/fs/signed-urls.js';
 import { AppError } from '../core/errors.js';
 import type { Services } from '../pipeline/services.js';
+import { apiKeyAuth, DEFAULT_TENANT } from './auth.js';
 import type { AppEnv } from './context.js';
 import { errorJson, onError, validationError } from './errors.js';
 import { registerFiles } from './files.js';
 import { registerHealthz } from './healthz.js';
+import { registerMetrics } from './metrics.js';
 import { openApiYaml } from './openapi-doc.js';
 import { registerCancelJob } from './v1-jobs-cancel.js';
 import { registerCreateJob } from './v1-jobs-create.js';
 import { registerGetJob } from './v1-jobs-get.js';
 import { registerListJobs } from './v1-jobs-list.js';
+import { registerJobWebhooks } from './v1-jobs-webhooks.js';
 import { registerCreatePlan } from './v1-plans-create.js';
 import { registerListEngines } from './v1-engines-list.js';
 import { exceptUploads, registerCreateUpload } from './v1-uploads-create.js';
@@ -41,10 +44,12 @@ export function createApp(services: Services, opts: AppOptions): OpenAPIHono<App
     const requestId = c.req.header('x-request-id')?.slice(0, 100) || randomUUID();
     c.set('requestId', requestId);
     c.set('services', services);
-    c.set('tenant', 'default');
+    c.set('tenant', DEFAULT_TENANT);
     c.header('x-request-id', requestId);
     await next();
   });
+  // Before any body is read: an unauthenticated upload is refused without receiving it.
+  app.use('/v1/*', apiKeyAuth());
   app.use(
     '/v1/*',
     exceptUploads(bodyLimit({
@@ -61,10 +66,12 @@ export function createApp(services: Services, opts: AppOptions): OpenAPIHono<App
   registerListJobs(app);
   registerGetJob(app);
   registerCancelJob(app);
+  registerJobWebhooks(app);
   registerCreatePlan(app);
   registerListEngines(app);
   registerCreateUpload(app);
   registerHealthz(app, opts.version);
+  registerMetrics(app);
   if (opts.fileSigner) registerFiles(app, opts.fileSigner);
 
   let yaml: string | undefined;

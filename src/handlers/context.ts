@@ -4,7 +4,7 @@ import type { Services } from '../pipeline/services.js';
 export type AppEnv = {
   Variables: {
     services: Services;
-    /** The caller's tenant. One tenant ('default') until API keys arrive. */
+    /** The caller's tenant: from its API key (handlers/auth.ts), or 'default' when no keys are configured. */
     tenant: string;
     requestId: string;
   };

@@ -15,5 +15,29 @@ export function openApiYaml(app: OpenAPIHono<AppEnv>, version: string): string {
     },
     servers: [{ url: 'http://127.0.0.1:8080', description: 'embedded default' }],
   });
+  // Every /v1 route takes the API key (when the server has keys configured).
+  doc.components = {
+    ...doc.components,
+    securitySchemes: {
+      ...doc.components?.securitySchemes,
+      bearerAuth: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'An API key from API_KEYS / API_KEYS_FILE: `Authorization: Bearer <key>`. Servers without keys (loopback) ignore it.',
+      },
+    },
+  };
+  for (const [p, item] of Object.entries(doc.paths ?? {})) {
+    if (!p.startsWith('/v1/')) continue;
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      const op = item?.[method];
+      if (!op) continue;
+      op.security = [{ bearerAuth: [] }];
+      op.responses = {
+        ...op.responses,
+        401: { description: 'Missing or invalid API key (`unauthorized`); `WWW-Authenticate: Bearer`', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      };
+    }
+  }
   return stringify(doc, { lineWidth: 0, aliasDuplicateObjects: false });
 }

@@ -8,6 +8,7 @@ import { presentJob } from '../pipeline/present.js';
 import { checkUploadsExist } from '../pipeline/uploads/store.js';
 import type { AppEnv } from './context.js';
 import { errorJson, errorResponse } from './errors.js';
+import { jobTooLong, TokenBuckets } from './limits.js';
 
 const route = createRoute({
   method: 'post',
@@ -41,18 +42,30 @@ const route = createRoute({
   responses: {
     202: { description: 'Job created and queued', content: { 'application/json': { schema: JobSchema } } },
     200: { description: 'Repeat of an earlier request with the same Idempotency-Key: the first job', content: { 'application/json': { schema: JobSchema } } },
-    400: errorResponse('Invalid body, or an `upload` id this tenant does not have; `error.field` names the field'),
+    400: errorResponse('Invalid body, or an `upload` id this tenant does not have (`validation_error`, `error.field` names the field); a video longer than MAX_JOB_DURATION_SECONDS (`job_too_long`)'),
     409: errorResponse('Idempotency-Key reused with a different body (`idempotency_conflict`)'),
+    429: errorResponse('Too many submissions (`rate_limited`, see `Retry-After`) or too many queued jobs for this tenant (`too_many_queued_jobs`)'),
   },
 });
 
-export function registerCreateJob(app: OpenAPIHono<AppEnv>) {
+export function registerCreateJob(app: OpenAPIHono<AppEnv>, buckets = new TokenBuckets()) {
   app.openapi(route, async (c) => {
     const s = c.get('services');
     const tenant = c.get('tenant');
     const request = c.req.valid('json');
     const key = c.req.valid('header')['idempotency-key'];
     const now = new Date().toISOString();
+    // Limits first (repeats of an Idempotency-Key count too): cheap, and before any planning work.
+    const perMinute = s.config.RATE_LIMIT_JOBS_PER_MINUTE;
+    const token = buckets.take(tenant, perMinute);
+    if (!token.ok) {
+      c.header('Retry-After', String(token.retryAfterSeconds));
+      return errorJson(c, new AppError('rate_limited', `At most ${perMinute} job submissions a minute; retry in ${token.retryAfterSeconds} s.`, { retryable: true })) as never;
+    }
+    const maxQueued = s.config.MAX_QUEUED_JOBS_PER_TENANT;
+    if (maxQueued > 0 && (await s.store.countActive(tenant)) >= maxQueued) {
+      return errorJson(c, new AppError('too_many_queued_jobs', `This account already has ${maxQueued} queued or running jobs (the limit); submit more as they finish.`, { retryable: true })) as never;
+    }
     const unknownUpload = await checkUploadsExist(s.storage, tenant, request.images);
     if (unknownUpload) return errorJson(c, unknownUpload) as never;
     const engine = request.engine ?? s.config.ENGINE;
@@ -62,6 +75,8 @@ export function registerCreateJob(app: OpenAPIHono<AppEnv>) {
     }
     // The plan before photos are fetched (sizes unknown); refined by the consumer.
     const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: imageSource(i) })), prompt: request.prompt, options: request.options });
+    const tooLong = jobTooLong(s.config.MAX_JOB_DURATION_SECONDS, plan);
+    if (tooLong) return errorJson(c, tooLong) as never;
     const job: JobRecord = {
       id: newId('job'),
       tenant,

@@ -5,6 +5,7 @@ import { PlanSchema } from '../core/plan.js';
 import { checkUploadsExist } from '../pipeline/uploads/store.js';
 import type { AppEnv } from './context.js';
 import { errorJson, errorResponse } from './errors.js';
+import { jobTooLong } from './limits.js';
 
 const PlanResponseSchema = z.object({ plan: PlanSchema }).openapi('PlanResponse');
 
@@ -34,7 +35,7 @@ const route = createRoute({
   },
   responses: {
     200: { description: 'The plan the same POST /v1/jobs request would get', content: { 'application/json': { schema: PlanResponseSchema } } },
-    400: errorResponse('Invalid body, an unknown upload or an unavailable engine; `error.field` names the field (exactly as POST /v1/jobs)'),
+    400: errorResponse('Invalid body, an unknown upload or an unavailable engine; `error.field` names the field; or a video longer than MAX_JOB_DURATION_SECONDS (`job_too_long`); exactly as POST /v1/jobs'),
   },
 });
 
@@ -51,6 +52,8 @@ export function registerCreatePlan(app: OpenAPIHono<AppEnv>) {
       return errorJson(c, new AppError('validation_error', `engine: "${engine}" is not available on this server (available: ${available}).`, { field: 'engine' })) as never;
     }
     const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: imageSource(i) })), prompt: request.prompt, options: request.options });
+    const tooLong = jobTooLong(s.config.MAX_JOB_DURATION_SECONDS, plan);
+    if (tooLong) return errorJson(c, tooLong) as never;
     return c.json({ plan }, 200);
   });
 }

@@ -10,6 +10,8 @@ export const WebhookMessageSchema = z.object({
   attempt: z.number().int().min(1),
   /** Epoch ms before which the attempt must not run (queues cap delays at 15 minutes; longer waits hop). */
   notBefore: z.number().int().optional(),
+  /** A manual redelivery (POST .../redeliver): sent even if the event was delivered before. */
+  manual: z.boolean().optional(),
 });
 export type RenderMessage = z.infer<typeof RenderMessageSchema>;
 export type WebhookMessage = z.infer<typeof WebhookMessageSchema>;

@@ -68,6 +68,11 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
     const engine = s.engines[job.engine];
     if (!engine) throw new AppError('processing_failed', `Engine "${job.engine}" is not available on this worker.`);
 
+    const stageTimer = (stage: string) => {
+      const t = performance.now();
+      return () => s.metrics?.observe('photoreel_stage_seconds', { stage }, (performance.now() - t) / 1000);
+    };
+    const fetched = stageTimer('fetching');
     const warnings: JobWarning[] = [];
     let images;
     try {
@@ -90,6 +95,13 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       }
     }
 
+    fetched();
+    const planTimer = stageTimer('planning');
+    const totalPixels = images.reduce((n, img) => n + img.width * img.height, 0);
+    if (totalPixels > s.config.MAX_JOB_PIXELS) {
+      throw new AppError('job_too_large', `The photos have ${totalPixels} pixels in all; a job is limited to ${s.config.MAX_JOB_PIXELS} (MAX_JOB_PIXELS): send fewer or smaller photos.`);
+    }
+
     const planned = await s.planner.plan({
       images: images.map((img) => ({ source: imageSource(job.request.images[img.index]!), width: img.width, height: img.height })),
       prompt: job.request.prompt,
@@ -98,6 +110,8 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
     // The planner numbers the photos it was given; with skipped photos, point back at the request's positions.
     const plan = { ...planned, clips: planned.clips.map((c) => ({ ...c, image: { ...c.image, index: images[c.image.index]?.index ?? c.image.index } })) };
     await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, plan, stage: 'rendering', progress: BAND.rendering[0] }));
+    planTimer();
+    const renderStarted = performance.now();
 
     const rendered = await engine.render({
       plan,
@@ -117,8 +131,12 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
         },
       },
     });
+    const renderSeconds = (performance.now() - renderStarted) / 1000;
+    s.metrics?.observe('photoreel_stage_seconds', { stage: 'rendering' }, renderSeconds);
+    s.metrics?.observe('photoreel_render_seconds', { engine: job.engine }, renderSeconds);
     stop.signal.throwIfAborted();
 
+    const published = stageTimer('publishing');
     await progress('publishing', 0, true);
     const vKey = videoKey(job);
     const pKey = posterKey(job);
@@ -144,6 +162,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       // Canceled while publishing: the cancel wins and its objects go.
       await Promise.all([s.storage.delete(vKey), s.storage.delete(pKey)]);
     }
+    published();
     log.info({ status: done?.status, bytes: rendered.bytes, durationMs: rendered.durationMs }, 'job finished');
     if (done) await finishMessage(s, done, msg);
   } catch (err) {

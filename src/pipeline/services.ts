@@ -2,6 +2,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../core/logger.js';
 import type { JobStore, ObjectStorage, ObjectUrls, Queue } from '../adapters/ports.js';
 import type { Engine } from './engines/engine.js';
+import type { Metrics } from './metrics.js';
 import type { Planner } from './plan/planner.js';
 
 /**
@@ -22,4 +23,6 @@ export interface Services {
   engines: Record<string, Engine>;
   planner: Planner;
   webhookSecret: string;
+  /** Counters and histograms for GET /metrics (one registry per process). */
+  metrics: Metrics;
 }

@@ -299,6 +299,8 @@ export interface HeicOptions {
   tile?: number;
   /** `irot`: display = stored rotated this many quarter turns counter-clockwise. */
   irot?: 0 | 1 | 2 | 3;
+  /** An ICC profile for the pixels (a `colr` box of type `prof`, as iPhones write Display P3). */
+  icc?: Buffer;
   /** x265 quality (CRF); default 24. */
   crf?: number;
   ffmpegPath?: string;
@@ -353,6 +355,7 @@ export async function makeHeic(o: HeicOptions): Promise<Buffer> {
   const GRID_ISPE = props.push(fullBox('ispe', 0, 0, u32(o.width, o.height)));
   let IROT = 0;
   if (o.irot) IROT = props.push(box('irot', u8(o.irot)));
+  const PROF = o.icc ? props.push(box('colr', Buffer.from('prof'), o.icc)) : 0;
 
   const gridData = single
     ? Buffer.alloc(0)
@@ -367,6 +370,7 @@ export async function makeHeic(o: HeicOptions): Promise<Buffer> {
   const assoc = (id: number, list: number[]) => Buffer.concat([u16(id), u8(list.length, ...list)]);
   const coded = [0x80 | 1, 2, 3];
   const primaryProps = single ? [...coded] : [GRID_ISPE, 3];
+  if (PROF) primaryProps.push(PROF);
   if (IROT) primaryProps.push(0x80 | IROT);
   const entries = single ? [assoc(1, primaryProps)] : [...tileIds.map((id) => assoc(id, coded)), assoc(gridId, primaryProps)];
   const ipma = fullBox('ipma', 0, 0, u32(entries.length), ...entries);

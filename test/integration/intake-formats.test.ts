@@ -26,7 +26,7 @@ import { listen } from '../helpers/servers.js';
 /**
  * Every promised format through intake and the local engine, checked on decoded video
  * frames: EXIF orientations 1-8 upright, CMYK in the right colours, 16-bit PNG alpha
- * composited onto the plan's background, the first frame of animated WEBP/GIF, AVIF, TIFF,
+ * composited onto white, the first frame of animated WEBP/GIF, AVIF, TIFF,
  * and HEIC (a grid of HEVC tiles with an `irot`).
  */
 
@@ -96,6 +96,22 @@ describe('intake: every promised format is recognised, sized after orientation, 
     if (heic) expect(byName['photo.heic']).toEqual(['heic', 640, 360]);
   });
 
+  it('HEIC with a Display P3 ICC profile (as iPhones write) is converted to sRGB, not shown as if it were sRGB', async (ctx) => {
+    if (!heic) return ctx.skip();
+    const srgb: Rgb = [30, 200, 60];
+    // The same colour written as Display P3 values, and the P3 profile itself.
+    const p3 = sharp({ create: { width: 64, height: 64, channels: 3, background: { r: srgb[0], g: srgb[1], b: srgb[2] } } }).withIccProfile('p3');
+    const p3Pixels = await p3.clone().raw().toBuffer();
+    const icc = (await sharp(await p3.clone().png().toBuffer()).metadata()).icc!;
+    const asP3: Rgb = [p3Pixels[0]!, p3Pixels[1]!, p3Pixels[2]!];
+    expect(colourDistance(asP3, srgb)).toBeGreaterThan(30); // else this test could not tell the two apart
+    files['p3.heic'] = await makeHeic({ rgb: p3Pixels, width: 64, height: 64, icc, crf: 4 });
+    const [img] = await intakeImages([{ url: `${cdn.origin}/p3.heic` }], { workDir: path.join(root, 'p3'), policy: policy(), maxBytes: 10_000_000, maxPixels: 50_000_000 });
+    const { data } = await sharp(img!.path).resize(1, 1).raw().toBuffer({ resolveWithObject: true });
+    const shown: Rgb = [data[0]!, data[1]!, data[2]!];
+    expect(colourDistance(shown, srgb), `shown ${shown} for sRGB ${srgb} (P3 values ${asP3})`).toBeLessThan(12);
+  });
+
   it('skipBadImages leaves out a bad image with a warning and keeps request indexes', async () => {
     files['broken.jpg'] = files['progressive.jpg']!.subarray(0, 200);
     const warnings: JobWarning[] = [];
@@ -148,8 +164,7 @@ describe('local engine: the odd formats render correctly (decoded frames)', () =
       images: images.map((img) => ({ source: names[img.index]!, width: img.width, height: img.height })),
       options: { resolution: '720p', fps: 25, secondsPerImage: 1, fit: 'contain', motion: 'none', transition: { type: 'none' } },
     });
-    // A non-black background, so "composited onto the background" and "turned black" differ.
-    plan.background = '#ffffff';
+    // The default plan (black letterbox background): transparent areas must still come out white.
     const engine = createLocalEngine({ ffmpegPath: process.env.FFMPEG_PATH ?? 'ffmpeg', x264Preset: 'superfast', x264Crf: 18 });
     const out = await engine.render({ plan, images, workDir, signal: new AbortController().signal, onProgress: () => undefined });
     frames = new Map();
@@ -193,7 +208,7 @@ describe('local engine: the odd formats render correctly (decoded frames)', () =
     }
   });
 
-  it('16-bit PNG: opaque centre in its colour, transparent frame = the background (not black, not the hidden colour)', () => {
+  it('16-bit PNG: opaque centre in its colour, transparent frame = white (not black, not the hidden colour)', () => {
     const f = frames.get('alpha16.png')!;
     const centre = regionMean(f, { x: 0.35, y: 0.35, w: 0.3, h: 0.3 });
     const frame = regionMean(f, { x: 0.02, y: 0.02, w: 0.18, h: 0.18 });

@@ -32,3 +32,16 @@ describe('Standard Webhooks signing', () => {
     expect(eventId('job_abc', 'job.failed')).not.toBe(eventId('job_abd', 'job.failed'));
   });
 });
+
+describe('Standard Webhooks signing with rotated secrets', () => {
+  it('signs with every secret listed, so a receiver holding either verifies', () => {
+    const [next, prev, other] = [generateWebhookSecret(), generateWebhookSecret(), generateWebhookSecret()];
+    const body = JSON.stringify({ type: 'job.failed', data: { id: 'job_2' } });
+    const headers = webhookHeaders([next, prev], 'msg_2', body);
+    expect(headers['webhook-signature']!.split(' ')).toHaveLength(2);
+    expect(headers['webhook-signature']!.split(' ')[0]).toBe(signWebhook(next, 'msg_2', Number(headers['webhook-timestamp']), body));
+    expect(new Webhook(next).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(new Webhook(prev).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook(other).verify(body, headers)).toThrow();
+  });
+});

@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import type { JobRecord } from '../../core/job.js';
+import { JOB_STATUSES, type JobRecord, type JobStatus } from '../../core/job.js';
 import type { CreateJobResult, JobStore, ListJobsQuery } from '../ports.js';
 import type { SqliteDatabase } from './db.js';
 
@@ -25,6 +25,8 @@ export class SqliteJobStore implements JobStore {
   readonly #getById: Statement<[string], JobRow>;
   readonly #getByTenant: Statement<[string, string], JobRow>;
   readonly #updateJob: Statement<[string, string, string]>;
+  readonly #countActive: Statement<[string], { n: number }>;
+  readonly #countByStatus: Statement<[], { status: string; n: number }>;
   readonly #list: {
     all: Statement<[string, number], JobRow>;
     allCursor: Statement<[string, string, number], JobRow>;
@@ -45,6 +47,8 @@ export class SqliteJobStore implements JobStore {
     this.#getById = db.prepare('SELECT record FROM jobs WHERE id = ?');
     this.#getByTenant = db.prepare('SELECT record FROM jobs WHERE tenant = ? AND id = ?');
     this.#updateJob = db.prepare('UPDATE jobs SET status = ?, record = ? WHERE id = ?');
+    this.#countActive = db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE tenant = ? AND status IN ('queued', 'running')");
+    this.#countByStatus = db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status');
     this.#list = {
       all: db.prepare('SELECT record FROM jobs WHERE tenant = ? ORDER BY id DESC LIMIT ?'),
       allCursor: db.prepare('SELECT record FROM jobs WHERE tenant = ? AND id < ? ORDER BY id DESC LIMIT ?'),
@@ -123,6 +127,18 @@ export class SqliteJobStore implements JobStore {
   async update(id: string, change: (job: JobRecord) => JobRecord | null): Promise<JobRecord | undefined> {
     this.#assertOpen();
     return this.#updateTx(id, change);
+  }
+
+  async countActive(tenant: string): Promise<number> {
+    this.#assertOpen();
+    return this.#countActive.get(tenant)?.n ?? 0;
+  }
+
+  async countByStatus(): Promise<Record<JobStatus, number>> {
+    this.#assertOpen();
+    const out = Object.fromEntries(JOB_STATUSES.map((st) => [st, 0])) as Record<JobStatus, number>;
+    for (const row of this.#countByStatus.all()) if (row.status in out) out[row.status as JobStatus] = row.n;
+    return out;
   }
 
   /** Stops this store; the shared database handle stays open (its opener closes it). */

@@ -10,14 +10,25 @@ import { AppError } from '../../core/errors.js';
  *  1. sniff the type from the bytes (never the extension or Content-Type);
  *  2. read the dimensions from the header and refuse oversized images before any decoding;
  *  3. prove the image decodes (a tiny thumbnail; truncated data fails).
- * HEIC (HEVC-coded HEIF), which our sharp build cannot decode, is decoded by heic-decode
- * (libheif compiled to WebAssembly) in a worker thread and written out as a JPEG/PNG that
- * sharp reads; the result's `path` then points at that file.
+ * HEIC (HEVC-coded HEIF), which our sharp build cannot decode, is decoded by libheif compiled
+ * to WebAssembly (libheif-js, shipped with heic-decode) in a worker thread, one at a time, and
+ * written out as an sRGB JPEG (PNG with alpha) that sharp reads; the result's `path` then
+ * points at that file. Its pixel count is checked from the `ispe` box before decoding.
+ * Other formats need no normalising: the local engine's sharp pipeline applies EXIF
+ * orientation, converts CMYK and ICC-tagged images to sRGB, composites alpha (8 or 16 bit)
+ * onto the plan's background and reads only the first frame of animated WEBP/GIF
+ * (test/integration/intake-formats.test.ts checks each on rendered frames).
  */
 
 export interface InspectOptions {
   maxPixels: number;
   signal?: AbortSignal;
+  /**
+   * Where a decoded copy (HEIC) goes: this path plus `.decoded.jpg` / `.decoded.png`.
+   * Default: beside the input. (The CLI points it into its scratch folder, so a user's photo
+   * folder never gets files written into it.)
+   */
+  decodedBase?: string;
 }
 
 export interface InspectResult {
@@ -94,7 +105,7 @@ export async function inspectImage(path: string, opts: InspectOptions): Promise<
   signal?.throwIfAborted();
 
   if (type === 'heic') {
-    const out = await withHeicSlot(() => decodeHeic(path, signal), signal);
+    const out = await withHeicSlot(() => decodeHeic(path, opts.decodedBase ?? path, signal), signal);
     return { type, width: out.width, height: out.height, path: out.path };
   }
 
@@ -114,38 +125,137 @@ export async function inspectImage(path: string, opts: InspectOptions): Promise<
 
 const localRequire = createRequire(import.meta.url);
 
-function heicDecodePath(): string | null {
+/** libheif compiled to WebAssembly, as shipped by heic-decode (its dependency libheif-js). */
+function libheifPath(): string | null {
   try {
-    return localRequire.resolve('heic-decode');
+    return createRequire(localRequire.resolve('heic-decode')).resolve('libheif-js/wasm-bundle');
   } catch {
     return null;
   }
 }
 
-/** Plain JS (the worker does not go through our TypeScript loader). */
+/**
+ * Plain JS (the worker does not go through our TypeScript loader). Decodes the primary image
+ * with libheif (transformations such as irot/imir applied, the colour matrix and range from
+ * nclx/VUI honoured) to interleaved 8-bit RGB(A), and writes it straight from the WebAssembly
+ * heap into an uncompressed TIFF, strip by strip, with the file's ICC profile embedded (iPhone
+ * photos are Display P3). No second full-size copy of the pixels is ever made: a 48 MP photo
+ * costs the decoder's heap (~350 MB) and nothing more.
+ */
 const HEIC_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
+
+function readIcc(lib, handle) {
+  // Raw C API on the handle's pointer (embind keeps it in $$.ptr); any surprise means "no profile".
+  try {
+    const ptr = handle.$$ && handle.$$.ptr;
+    if (!ptr || !lib._heif_image_handle_get_raw_color_profile_size) return null;
+    const size = lib._heif_image_handle_get_raw_color_profile_size(ptr);
+    if (!size || size > 4 * 1024 * 1024) return null;
+    const out = lib._malloc(size);
+    const err = lib._malloc(16);
+    try {
+      lib._heif_image_handle_get_raw_color_profile(err, ptr, out);
+      if (lib.HEAPU32[err >> 2] !== 0) return null;
+      return Buffer.from(lib.HEAPU8.subarray(out, out + size));
+    } finally {
+      lib._free(out);
+      lib._free(err);
+    }
+  } catch (e) {
+    return null;
+  }
+}
+
+function writeTiff(file, ch, spp, icc) {
+  const { width, height, stride, data } = ch;
+  const rowBytes = width * spp;
+  const rps = Math.max(1, Math.floor((1 << 20) / rowBytes));
+  const strips = Math.ceil(height / rps);
+  const tags = [
+    [256, 4, 1, width], [257, 4, 1, height], [258, 3, spp, null], [259, 3, 1, 1], [262, 3, 1, 2],
+    [273, 4, strips, null], [277, 3, 1, spp], [278, 4, 1, rps], [279, 4, strips, null], [284, 3, 1, 1],
+  ];
+  if (spp === 4) tags.push([338, 3, 1, 2]);
+  if (icc) tags.push([34675, 7, icc.length, null]);
+  const ifdSize = 2 + tags.length * 12 + 4;
+  let extra = 8 + ifdSize;
+  const bpsAt = extra; extra += spp * 2;
+  const offsAt = extra; extra += strips * 4;
+  const countsAt = extra; extra += strips * 4;
+  const iccAt = extra; if (icc) extra += icc.length + (icc.length & 1);
+  const pixelsAt = extra;
+  const head = Buffer.alloc(pixelsAt);
+  head.write('II', 0, 'latin1'); head.writeUInt16LE(42, 2); head.writeUInt32LE(8, 4);
+  head.writeUInt16LE(tags.length, 8);
+  tags.forEach(([tag, type, count, value], i) => {
+    const o = 10 + i * 12;
+    head.writeUInt16LE(tag, o); head.writeUInt16LE(type, o + 2); head.writeUInt32LE(count, o + 4);
+    // Values that fit in 4 bytes sit in the entry itself (a single strip's offset and size too).
+    if (tag === 258) head.writeUInt32LE(bpsAt, o + 8);
+    else if (tag === 273) head.writeUInt32LE(strips === 1 ? pixelsAt : offsAt, o + 8);
+    else if (tag === 279) head.writeUInt32LE(strips === 1 ? height * rowBytes : countsAt, o + 8);
+    else if (tag === 34675) head.writeUInt32LE(iccAt, o + 8);
+    else if (type === 3) head.writeUInt16LE(value, o + 8);
+    else head.writeUInt32LE(value, o + 8);
+  });
+  for (let c = 0; c < spp; c++) head.writeUInt16LE(8, bpsAt + c * 2);
+  for (let k = 0; k < strips; k++) {
+    const rows = Math.min(rps, height - k * rps);
+    head.writeUInt32LE(pixelsAt + k * rps * rowBytes, offsAt + k * 4);
+    head.writeUInt32LE(rows * rowBytes, countsAt + k * 4);
+  }
+  if (icc) icc.copy(head, iccAt);
+  const fd = fs.openSync(file, 'w');
+  try {
+    fs.writeSync(fd, head);
+    const buf = Buffer.alloc(rps * rowBytes);
+    for (let y = 0; y < height; y += rps) {
+      const rows = Math.min(rps, height - y);
+      if (stride === rowBytes) {
+        fs.writeSync(fd, data.subarray(y * stride, (y + rows) * stride));
+      } else {
+        for (let r = 0; r < rows; r++) buf.set(data.subarray((y + r) * stride, (y + r) * stride + rowBytes), r * rowBytes);
+        fs.writeSync(fd, buf, 0, rows * rowBytes);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 (async () => {
-  const decode = require(workerData.modulePath);
-  const buffer = fs.readFileSync(workerData.file);
-  const { width, height, data } = await decode({ buffer });
-  let opaque = true;
-  for (let i = 3; i < data.length; i += 4) if (data[i] !== 255) { opaque = false; break; }
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  parentPort.postMessage({ ok: true, width, height, opaque, bytes }, [data.buffer]);
+  const lib = require(workerData.libheifPath);
+  if (lib.ready) await lib.ready;
+  const ctx = lib.heif_context_alloc();
+  try {
+    const err = lib.heif_context_read_from_memory(ctx, fs.readFileSync(workerData.file));
+    if (!err || (err.code && err.code !== lib.heif_error_code.heif_error_Ok)) throw new Error('unreadable HEIF: ' + (err && err.message));
+    const handle = lib.heif_js_context_get_primary_image_handle(ctx);
+    if (!handle || handle.code) throw new Error('no primary image: ' + (handle && handle.message));
+    const alpha = !!lib.heif_image_handle_has_alpha_channel(handle);
+    const icc = readIcc(lib, handle);
+    const img = await lib.heif_js_decode_image2(handle, lib.heif_colorspace.heif_colorspace_RGB,
+      alpha ? lib.heif_chroma.heif_chroma_interleaved_RGBA : lib.heif_chroma.heif_chroma_interleaved_RGB);
+    if (!img || img.code || !img.channels) throw new Error('decoding failed: ' + (img && img.message));
+    const ch = img.channels.find((c) => c.id == lib.heif_channel.heif_channel_interleaved);
+    if (!ch) throw new Error('no interleaved channel');
+    writeTiff(workerData.out, ch, alpha ? 4 : 3, icc);
+    parentPort.postMessage({ ok: true, width: ch.width, height: ch.height, alpha, icc: !!icc });
+  } finally {
+    lib.heif_context_free(ctx);
+  }
 })().catch((err) => parentPort.postMessage({ ok: false, error: String((err && err.message) || err) }));
 `;
 
-type WorkerReply =
-  | { ok: true; width: number; height: number; opaque: boolean; bytes: Uint8Array }
-  | { ok: false; error: string };
+type WorkerReply = { ok: true; width: number; height: number; alpha: boolean; icc: boolean } | { ok: false; error: string };
 
 /**
- * HEIC decodes run one at a time per process: a 48 MP photo needs ~450 MB in its worker
- * (the WebAssembly heap holds the decoded planes and an RGBA copy, and the RGBA result is
- * handed over), so three at once, as intake's download concurrency would allow, could use
- * well over a gigabyte. Downloads and other formats still go ahead in parallel.
+ * HEIC decodes run one at a time per process: even written straight to disk, a 48 MP photo
+ * needs ~350 MB of decoder heap in its worker, so three at once, as intake's download
+ * concurrency would allow, could use over a gigabyte. Downloads and other formats still go
+ * ahead in parallel.
  */
 const HEIC_DECODES_AT_ONCE = 1;
 let heicRunning = 0;
@@ -179,43 +289,61 @@ async function withHeicSlot<T>(fn: () => Promise<T>, signal?: AbortSignal): Prom
 
 /** True when HEIC (HEVC) photos can be decoded here. */
 export function heicDecodingAvailable(): boolean {
-  return heicDecodePath() !== null;
+  return libheifPath() !== null;
 }
 
-async function decodeHeic(path: string, signal?: AbortSignal): Promise<{ width: number; height: number; path: string }> {
-  const modulePath = heicDecodePath();
-  if (!modulePath) throw unsupported('HEIC', ' (HEIC decoding is not available on this server)');
+/**
+ * Decodes a HEIC in a worker into a TIFF beside it, then (here, with libvips streaming strip
+ * by strip) into a JPEG q95 4:4:4 in sRGB (a PNG when it has alpha) that engines read.
+ */
+async function decodeHeic(path: string, base: string, signal?: AbortSignal): Promise<{ width: number; height: number; path: string }> {
+  const lib = libheifPath();
+  if (!lib) throw unsupported('HEIC', ' (HEIC decoding is not available on this server)');
+  const tiff = `${base}.decoded.tif`;
+  const cleanup = () => fs.promises.rm(tiff, { force: true }).catch(() => undefined);
 
   const reply = await new Promise<WorkerReply>((resolve, reject) => {
     // stdout/stderr piped and dropped: the decoder prints to the console, which is our log stream.
-    const worker = new Worker(HEIC_WORKER, { eval: true, workerData: { modulePath, file: path }, stdout: true, stderr: true });
+    const worker = new Worker(HEIC_WORKER, { eval: true, workerData: { libheifPath: lib, file: path, out: tiff }, stdout: true, stderr: true });
     worker.stdout.resume();
     worker.stderr.resume();
     let done = false;
-    const finish = (fn: () => void) => {
+    const finish = (fn: () => void, waitForExit = false) => {
       if (done) return;
       done = true;
       signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
-      fn();
+      // After a result, wait until the worker is gone: its decoder heap is freed with it.
+      const exited = worker.terminate().catch(() => undefined);
+      if (waitForExit) void exited.then(fn);
+      else fn();
     };
     const onAbort = () => finish(() => reject(signal!.reason instanceof Error ? signal!.reason : new DOMException('aborted', 'AbortError')));
     signal?.addEventListener('abort', onAbort, { once: true });
-    worker.once('message', (m: WorkerReply) => finish(() => resolve(m)));
+    worker.once('message', (m: WorkerReply) => finish(() => resolve(m), true));
     worker.once('error', (err) => finish(() => resolve({ ok: false, error: err.message })));
     worker.once('exit', (code) => finish(() => resolve({ ok: false, error: `decoder exited (${code})` })));
+  }).catch(async (err) => {
+    await cleanup();
+    throw err;
   });
-  if (!reply.ok) throw new AppError('image_corrupt', 'the HEIC image could not be decoded (damaged or unsupported coding)', { cause: new Error(reply.error) });
+  if (!reply.ok) {
+    await cleanup();
+    throw new AppError('image_corrupt', 'the HEIC image could not be decoded (damaged or unsupported coding)', { cause: new Error(reply.error) });
+  }
 
-  const raw = Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength);
-  const img = sharp(raw, { raw: { width: reply.width, height: reply.height, channels: 4 } });
-  const out = reply.opaque ? `${path}.decoded.jpg` : `${path}.decoded.png`;
+  const out = reply.alpha ? `${base}.decoded.png` : `${base}.decoded.jpg`;
   try {
-    if (reply.opaque) await img.removeAlpha().jpeg({ quality: 95, chromaSubsampling: '4:4:4' }).toFile(out);
-    else await img.png({ compressionLevel: 3 }).toFile(out);
+    signal?.throwIfAborted();
+    // Converted to sRGB through the embedded profile (sharp's default), metadata dropped.
+    const img = sharp(tiff, { limitInputPixels: false, sequentialRead: true });
+    if (reply.alpha) await img.png({ compressionLevel: 3 }).toFile(out);
+    // optimiseCoding off: Huffman optimisation buffers every DCT coefficient of the image (~300 MB at 48 MP).
+    else await img.jpeg({ quality: 95, chromaSubsampling: '4:4:4', optimiseCoding: false }).toFile(out);
   } catch (err) {
     await fs.promises.rm(out, { force: true }).catch(() => undefined);
     throw err;
+  } finally {
+    await cleanup();
   }
   return { width: reply.width, height: reply.height, path: out };
 }

@@ -43,9 +43,11 @@ export function receiveToFile(body: Readable, opts: ReceiveOptions): Promise<Rec
     let filename: string | null = null;
     let out: fs.WriteStream | null = null;
     let parser: Writable | null = null;
+    let counter: Transform | null = null;
 
     const stopReading = () => {
       if (parser) body.unpipe(parser);
+      if (counter) body.unpipe(counter);
       body.pause();
     };
     const fail = (err: AppError) => {
@@ -78,7 +80,7 @@ export function receiveToFile(body: Readable, opts: ReceiveOptions): Promise<Rec
 
     /** Counts, caps and writes one stream of file bytes; calls `done` once it is on disk. */
     const sink = (source: Readable, done: () => void) => {
-      const counter = new Transform({
+      counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           bytes += chunk.length;
           if (bytes > maxBytes) {
@@ -91,7 +93,7 @@ export function receiveToFile(body: Readable, opts: ReceiveOptions): Promise<Rec
       out = fs.createWriteStream(dest);
       out.on('error', () => fail(new AppError('internal_error', 'could not store the upload', { retryable: true })));
       out.on('finish', () => !settled && done());
-      source.pipe(counter).pipe(out);
+      source.pipe(counter!).pipe(out);
     };
 
     if (!isMultipart(opts.contentType)) {

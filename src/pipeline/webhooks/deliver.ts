@@ -19,7 +19,8 @@ export async function deliverWebhook(opts: {
   url: string;
   id: string;
   body: string;
-  secret: string;
+  /** One secret, or several during a rotation (each signs). */
+  secret: string | readonly string[];
   policy: NetPolicy;
   timeoutMs: number;
 }): Promise<DeliveryResult> {

@@ -25,6 +25,12 @@ export async function queueWebhook(s: Services, job: JobRecord): Promise<void> {
   await s.store.update(job.id, (j) => (j.webhookQueuedAt ? null : { ...j, webhookQueuedAt: new Date().toISOString() }));
 }
 
+/** The tenant's own secrets (WEBHOOK_SECRETS, newest first) or the service-wide one. */
+export function webhookSecretsFor(s: Services, tenant: string): string[] {
+  const own = s.config.webhookSecrets?.[tenant];
+  return own && own.length > 0 ? own : [s.webhookSecret];
+}
+
 function alreadyDelivered(job: JobRecord, id: string): boolean {
   return job.webhookAttempts.some((a) => a.eventId === id && a.ok);
 }
@@ -51,14 +57,14 @@ export async function handleWebhookMessage(s: Services, raw: QueueMessage): Prom
   const job = await s.store.getById(msg.jobId);
   const target = job?.request.webhook?.url;
   const id = eventId(msg.jobId, msg.type);
-  if (!job || !target || alreadyDelivered(job, id)) return s.webhookQueue.delete(raw.receiptHandle);
+  if (!job || !target || (!msg.manual && alreadyDelivered(job, id))) return s.webhookQueue.delete(raw.receiptHandle);
 
   const body = JSON.stringify(buildPayload(job, msg.type, await presentJob(job, s.urls)));
   const result = await deliverWebhook({
     url: target,
     id,
     body,
-    secret: s.webhookSecret,
+    secret: webhookSecretsFor(s, job.tenant),
     policy: netPolicy(s.config),
     timeoutMs: s.config.WEBHOOK_TIMEOUT_MS,
   });
@@ -75,6 +81,8 @@ export async function handleWebhookMessage(s: Services, raw: QueueMessage): Prom
     nextAttemptAt: retryIn === undefined ? null : new Date(Date.now() + retryIn * 1000).toISOString(),
   };
   await s.store.update(job.id, (j) => ({ ...j, webhookAttempts: [...j.webhookAttempts, attempt].slice(-MAX_ATTEMPTS_KEPT) }));
+  s.metrics?.inc('photoreel_webhook_attempts_total', { outcome: result.ok ? 'delivered' : 'failed' });
+  s.metrics?.observe('photoreel_webhook_attempt_seconds', {}, result.durationMs / 1000);
   s.logger.info(
     { jobId: job.id, webhookId: id, attempt: msg.attempt, ok: result.ok, status: result.status, error: result.error, nextAttemptAt: attempt.nextAttemptAt },
     result.ok ? 'webhook delivered' : 'webhook attempt failed',

@@ -17,12 +17,17 @@ export function signWebhook(secret: string, id: string, timestampSeconds: number
   return `v1,${mac}`;
 }
 
-export function webhookHeaders(secret: string, id: string, body: string, now = Date.now()): Record<string, string> {
+/**
+ * With several secrets (rotation: the new one first, then the old), the header carries one
+ * signature per secret separated by spaces, as the spec allows: a receiver holding either verifies.
+ */
+export function webhookHeaders(secret: string | readonly string[], id: string, body: string, now = Date.now()): Record<string, string> {
   const ts = Math.floor(now / 1000);
+  const secrets = typeof secret === 'string' ? [secret] : secret;
   return {
     'content-type': 'application/json',
     'webhook-id': id,
     'webhook-timestamp': String(ts),
-    'webhook-signature': signWebhook(secret, id, ts, body),
+    'webhook-signature': secrets.map((k) => signWebhook(k, id, ts, body)).join(' '),
   };
 }

@@ -140,10 +140,17 @@ async function exactSize(img: Sharp, w: number, h: number): Promise<Buffer> {
     .toBuffer();
 }
 
+/**
+ * Transparent pixels become white, whatever the frame's background: transparent photos
+ * are product cut-outs almost always, and they are designed to sit on white (black would
+ * turn a dark product into a silhouette).
+ */
+export const TRANSPARENT_FILL = '#ffffff';
+
 function open(job: StillJob): Sharp {
   return sharp(job.source.path, { limitInputPixels: false, failOn: 'none', sequentialRead: true })
     .rotate()
-    .flatten({ background: job.background })
+    .flatten({ background: TRANSPARENT_FILL })
     .toColourspace('srgb');
 }
 
