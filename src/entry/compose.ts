@@ -11,7 +11,7 @@ import { createLocalEngine } from '../pipeline/engines/local/index.js';
 import { createNemoEngine } from '../pipeline/engines/nemo/index.js';
 import { createLlmPlanner } from '../pipeline/plan/llm-planner.js';
 import { Metrics } from '../pipeline/metrics.js';
-import { rulesPlanner } from '../pipeline/plan/planner.js';
+import { planJob, rulesPlanner } from '../pipeline/plan/planner.js';
 import type { Services } from '../pipeline/services.js';
 import { loadOrCreateSecret } from '../pipeline/webhooks/secret.js';
 
@@ -35,6 +35,10 @@ export function compose(config: Config, logger: Logger, publicBaseUrl = config.p
   const fileSigner = new FsSignedUrls(publicBaseUrl, Buffer.from(loadOrCreateSecret(config.dataDir, undefined, 'url-signing-key').secret), config.FILE_URL_TTL_SECONDS);
   const webhook = loadOrCreateSecret(config.dataDir, config.WEBHOOK_SECRET);
   if (webhook.source === 'generated') logger.info({ file: path.join(config.dataDir, 'webhook-secret') }, 'generated a webhook signing secret');
+
+  // The prompt rules compile their regular expressions on first use (30-170 ms); pay that
+  // at start-up rather than on the first client's request.
+  planJob({ images: [{ source: 'warm-up' }], prompt: "warm up: vertical, 2 s per photo, smooth, title 'x' 标题「x」" });
 
   const services: Services = {
     config,

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { imageSource, JobRequestSchema, JobSchema, type JobRecord } from '../core/job.js';
+import { JobRequestSchema, JobSchema, type JobRecord } from '../core/job.js';
 import { renderMessage } from '../pipeline/messages.js';
 import { presentJob } from '../pipeline/present.js';
-import { checkUploadsExist } from '../pipeline/uploads/store.js';
 import type { AppEnv } from './context.js';
 import { errorJson, errorResponse } from './errors.js';
-import { jobTooLong, TokenBuckets } from './limits.js';
+import { TokenBuckets } from './limits.js';
+import { planRequest } from './plan-request.js';
 
 const route = createRoute({
   method: 'post',
@@ -66,17 +66,9 @@ export function registerCreateJob(app: OpenAPIHono<AppEnv>, buckets = new TokenB
     if (maxQueued > 0 && (await s.store.countActive(tenant)) >= maxQueued) {
       return errorJson(c, new AppError('too_many_queued_jobs', `This account already has ${maxQueued} queued or running jobs (the limit); submit more as they finish.`, { retryable: true })) as never;
     }
-    const unknownUpload = await checkUploadsExist(s.storage, tenant, request.images);
-    if (unknownUpload) return errorJson(c, unknownUpload) as never;
-    const engine = request.engine ?? s.config.ENGINE;
-    if (!s.engines[engine]) {
-      const available = Object.keys(s.engines).map((n) => `"${n}"`).join(', ');
-      return errorJson(c, new AppError('validation_error', `engine: "${engine}" is not available on this server (available: ${available}).`, { field: 'engine' })) as never;
-    }
-    // The plan before photos are fetched (sizes unknown); refined by the consumer.
-    const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: imageSource(i) })), prompt: request.prompt, options: request.options });
-    const tooLong = jobTooLong(s.config.MAX_JOB_DURATION_SECONDS, plan);
-    if (tooLong) return errorJson(c, tooLong) as never;
+    const planned = await planRequest(s, tenant, request);
+    if (planned instanceof AppError) return errorJson(c, planned) as never;
+    const { plan, engine } = planned;
     const job: JobRecord = {
       id: newId('job'),
       tenant,

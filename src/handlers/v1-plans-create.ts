@@ -1,11 +1,10 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { AppError } from '../core/errors.js';
-import { imageSource, JobRequestSchema } from '../core/job.js';
+import { JobRequestSchema } from '../core/job.js';
 import { PlanSchema } from '../core/plan.js';
-import { checkUploadsExist } from '../pipeline/uploads/store.js';
 import type { AppEnv } from './context.js';
 import { errorJson, errorResponse } from './errors.js';
-import { jobTooLong } from './limits.js';
+import { planRequest } from './plan-request.js';
 
 const PlanResponseSchema = z.object({ plan: PlanSchema }).openapi('PlanResponse');
 
@@ -43,17 +42,8 @@ export function registerCreatePlan(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const s = c.get('services');
     const request = c.req.valid('json');
-    // The same checks as POST /v1/jobs, so a dry run that passes means the job would be accepted.
-    const unknownUpload = await checkUploadsExist(s.storage, c.get('tenant'), request.images);
-    if (unknownUpload) return errorJson(c, unknownUpload) as never;
-    const engine = request.engine ?? s.config.ENGINE;
-    if (!s.engines[engine]) {
-      const available = Object.keys(s.engines).map((n) => `"${n}"`).join(', ');
-      return errorJson(c, new AppError('validation_error', `engine: "${engine}" is not available on this server (available: ${available}).`, { field: 'engine' })) as never;
-    }
-    const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: imageSource(i) })), prompt: request.prompt, options: request.options });
-    const tooLong = jobTooLong(s.config.MAX_JOB_DURATION_SECONDS, plan);
-    if (tooLong) return errorJson(c, tooLong) as never;
-    return c.json({ plan }, 200);
+    const planned = await planRequest(s, c.get('tenant'), request);
+    if (planned instanceof AppError) return errorJson(c, planned) as never;
+    return c.json({ plan: planned.plan }, 200);
   });
 }

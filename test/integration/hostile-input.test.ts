@@ -40,7 +40,6 @@ import {
  */
 
 const MB = 1024 * 1024;
-const CAP = 200 * MB;
 const IDLE_MS = 1000;
 const TOTAL_MS = 5000;
 /**

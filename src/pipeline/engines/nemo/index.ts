@@ -83,7 +83,7 @@ function loadState(raw: Record<string, unknown> | null): NemoState {
 }
 
 async function render(client: NemoClient, o: NemoEngineOptions, req: RenderRequest): Promise<RenderOutput> {
-  const { signal, workDir, plan } = req;
+  const { signal, workDir } = req;
   signal.throwIfAborted();
   const log = o.logger;
   let last = 0;
