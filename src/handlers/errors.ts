@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ZodError } from 'zod';
 import { AppError, toAppError, type ErrorCode } from '../core/errors.js';
+import { MAX_IMAGES } from '../core/job.js';
 import type { AppEnv } from './context.js';
 
 export const ErrorResponseSchema = z
@@ -31,6 +32,10 @@ export function validationError(error: ZodError, target: string): AppError {
   const issue = pickIssue(error);
   const field = formatPath(issue?.path ?? []);
   const where = field || (target === 'json' ? 'body' : target);
+  if (where === 'images' && issue?.code === 'too_big') {
+    // Its own code (as on the job, from intake), so clients can split the batch without parsing text.
+    return new AppError('too_many_images', `images: a job takes at most ${MAX_IMAGES} photos; split the batch into several jobs.`, { field: where });
+  }
   return new AppError('validation_error', `${where}: ${issue?.message ?? 'invalid'}`, { field: where });
 }
 

@@ -38,7 +38,7 @@ describe('POST /v1/jobs', () => {
   const bad: [string, unknown, string, string][] = [
     ['no images', { prompt: 'x' }, 'images', 'validation_error'],
     ['empty images', { images: [] }, 'images', 'validation_error'],
-    ['101 images', { images: Array.from({ length: 101 }, (_, i) => img(i)) }, 'images', 'validation_error'],
+    ['101 images', { images: Array.from({ length: 101 }, (_, i) => img(i)) }, 'images', 'too_many_images'],
     ['a non-URL image', { images: [img(1), { url: 'not a url' }] }, 'images[1].url', 'validation_error'],
     ['an ftp image', { images: ['ftp://example.com/a.jpg'] }, 'images[0]', 'validation_error'],
     ['a too-long prompt', { images: [img(1)], prompt: 'x'.repeat(2001) }, 'prompt', 'validation_error'],

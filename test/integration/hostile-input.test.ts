@@ -271,10 +271,10 @@ describe('hostile input: each job fails with its specific code, naming the image
     expect(res.json.error.field).toBe('images[1]');
   });
 
-  it('101 images are refused by the API: 400 validation_error on images', async () => {
+  it('101 images are refused by the API: 400 too_many_images on images', async () => {
     const res = await api(svc.url, 'POST', '/v1/jobs', { images: Array.from({ length: 101 }, () => `${cdn.origin}/good.jpg`) });
     expect(res.status).toBe(400);
-    expect(res.json.error).toMatchObject({ code: 'validation_error', field: 'images' });
+    expect(res.json.error).toMatchObject({ code: 'too_many_images', field: 'images' });
   });
 
   it('every failed job sent a job.failed webhook with the same code and message', async () => {
