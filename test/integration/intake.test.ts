@@ -6,11 +6,13 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { failure } from '../helpers/assertions.js';
 import { AppError } from '../../src/core/errors.js';
 import { intakeImages, type IntakeOptions } from '../../src/pipeline/intake/index.js';
 import { fetchImageToFile } from '../../src/pipeline/intake/fetch-image.js';
 import { heicDecodingAvailable, inspectImage, readHeifDimensions } from '../../src/pipeline/intake/inspect-image.js';
 import type { NetPolicy } from '../../src/pipeline/net/safe-http.js';
+import { pngBomb } from '../helpers/intake-fixtures.js';
 
 const MB = 1024 * 1024;
 const MAX_BYTES = 1 * MB;
@@ -23,33 +25,8 @@ const HEIC_B64 =
 // ---------------------------------------------------------------------------------------------
 // Fixtures, made at run time
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function pngChunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
 /** A PNG whose IHDR (with a valid CRC) declares width x height; no pixel data is ever allocated. */
-function pngHeader(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), pngChunk('IHDR', ihdr), pngChunk('IDAT', Buffer.from('789c030000000001', 'hex')), pngChunk('IEND', Buffer.alloc(0))]);
-}
+const pngHeader = pngBomb;
 
 let files: Record<string, Buffer>;
 
@@ -214,16 +191,6 @@ const opts = (over: Partial<IntakeOptions> = {}): IntakeOptions => ({
 });
 const url = (p: string) => `${base()}${p}`;
 
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 async function intakeError(path_: string, over: Partial<IntakeOptions> = {}): Promise<AppError> {
   const err = await failure(intakeImages([{ url: url('/good.png') }, { url: path_.startsWith('/') ? url(path_) : path_ }], opts(over)));

@@ -3,7 +3,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { text } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../src/core/errors.js';
+import { failure } from '../helpers/assertions.js';
 import { safeRequest, type NetPolicy } from '../../src/pipeline/net/safe-http.js';
 
 let server: http.Server;
@@ -95,16 +95,6 @@ afterAll(async () => {
   await Promise.all([server, other, silent].map((s) => new Promise((r) => s.close(r))));
 });
 
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  const err = await p.then(
-    () => {
-      throw new Error('expected a failure');
-    },
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(AppError);
-  return err as AppError;
-}
 
 describe('safeRequest: allowed requests', () => {
   it('GETs from an allow-listed loopback host:port', async () => {
