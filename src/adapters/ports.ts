@@ -96,6 +96,11 @@ export interface ObjectStorage {
   delete(key: string): Promise<void>;
   /** Keys under a prefix (for tests and clean-up). */
   list(prefix: string): Promise<string[]>;
+  /**
+   * Remove partial writes a crashed process left behind; returns how many. Only stores
+   * that write in steps need it (S3 uploads are atomic). Called once at start-up.
+   */
+  sweepIncomplete?(): Promise<number>;
 }
 
 // ---------------------------------------------------------------- download URLs

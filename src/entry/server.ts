@@ -50,8 +50,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const url = config.PUBLIC_BASE_URL ? config.publicBaseUrl : config.publicBaseUrl.replace(/:\d+$/, `:${port}`);
   fileSigner.setBaseUrl(url);
 
-  // Scratch folders of renders that died with an earlier process.
+  // Scratch folders and half-written objects of work that died with an earlier process
+  // (embedded mode: one process per DATA_DIR).
   await fs.rm(path.join(config.dataDir, 'work'), { recursive: true, force: true });
+  const swept = (await services.storage.sweepIncomplete?.()) ?? 0;
+  if (swept > 0) logger.info({ files: swept }, 'removed partial writes left by an earlier process');
   const consumer = new Consumer(services);
   if (opts.consumer !== false) consumer.start();
   logger.info({ url, host: config.HOST, port, dataDir: config.dataDir, version: VERSION, loopbackOnly: LOOPBACK.has(config.HOST), auth: config.apiKeys.length > 0 ? `${new Set(config.apiKeys.map((k) => k.tenant)).size} tenants` : 'off' }, 'photoreel listening');

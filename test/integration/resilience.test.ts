@@ -1,9 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePhoto } from '../helpers/images.js';
+import { exited, freePort, spawnService, waitUp } from '../helpers/processes.js';
 import { api, isFinal, serveFolder, startService, tempDir, waitForJob, webhookReceiver } from '../helpers/servers.js';
 
 /** Cancel, crash and shutdown: the job always ends in a final state, with one video at most. */
@@ -69,41 +69,6 @@ describe('cancel', () => {
     }
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** `npm start`'s entry point as a real child process (its own process group, so ffmpeg dies with it on SIGKILL). */
-function spawnService(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/entry/node.ts'], {
-    cwd: path.resolve(import.meta.dirname, '../..'),
-    env: { ...process.env, LOG_LEVEL: 'warn', X264_PRESET: 'veryfast', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    detached: true,
-  });
-  return child;
-}
-
-async function waitUp(base: string) {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('service did not start');
-}
-
-const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null ? r(c.exitCode) : c.once('exit', (code) => r(code))));
 
 describe('crash and shutdown', () => {
   it('a job whose process is SIGKILLed mid-render is redelivered after restart and succeeds with exactly one video', async () => {

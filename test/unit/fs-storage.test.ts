@@ -171,3 +171,16 @@ describe('delete / list', () => {
     expect(await new FsStorage(join(dir, 'nope')).list('a/')).toEqual([]);
   });
 });
+
+describe('sweepIncomplete', () => {
+  it('removes the temporary files of interrupted writes and nothing else', async () => {
+    await storage.putFile('videos/t/a.mp4', localFile('a.mp4', 'AAAA'), 'video/mp4');
+    // What a process killed between copy and rename leaves behind.
+    writeFileSync(join(root, 'videos/t/b.mp4.tmp-0123456789ab'), 'partial');
+    writeFileSync(join(root, 'videos/t/b.mp4.meta.json.tmp-ba9876543210'), '{}');
+    expect(await storage.sweepIncomplete()).toBe(2);
+    expect(readdirSync(join(root, 'videos/t')).sort()).toEqual(['a.mp4', 'a.mp4.meta.json']);
+    expect(await storage.list('videos/')).toEqual(['videos/t/a.mp4']);
+    expect(await new FsStorage(join(dir, 'nope')).sweepIncomplete()).toBe(0);
+  });
+});

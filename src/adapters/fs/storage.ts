@@ -58,6 +58,28 @@ export class FsStorage implements ObjectStorage {
     }
   }
 
+  /**
+   * Temporary files of putFile calls that never finished (the process died between copy
+   * and rename). Embedded mode runs one process per DATA_DIR, so at start-up none of
+   * them can belong to a write still in progress.
+   */
+  async sweepIncomplete(): Promise<number> {
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(ifMissing([]));
+      for (const e of entries) {
+        const full = join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (e.name.includes(TMP_MARK)) {
+          await unlink(full).catch(() => {});
+          removed++;
+        }
+      }
+    };
+    await walk(this.root);
+    return removed;
+  }
+
   async head(key: string): Promise<ObjectInfo | undefined> {
     const file = this.pathOf(key);
     const st = await stat(file).catch(ifMissing(undefined));
