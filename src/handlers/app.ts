@@ -46,7 +46,15 @@ export function createApp(services: Services, opts: AppOptions): OpenAPIHono<App
     c.set('services', services);
     c.set('tenant', DEFAULT_TENANT);
     c.header('x-request-id', requestId);
+    const started = performance.now();
     await next();
+    // One structured line per request (the path only: signed query strings stay out of logs).
+    // Probes are frequent and boring, so they log at debug.
+    const quiet = c.req.path === '/healthz' || c.req.path === '/metrics';
+    services.logger?.[quiet ? 'debug' : 'info'](
+      { requestId, tenant: c.get('tenant'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) },
+      'request',
+    );
   });
   // Before any body is read: an unauthenticated upload is refused without receiving it.
   app.use('/v1/*', apiKeyAuth());
