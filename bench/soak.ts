@@ -342,10 +342,16 @@ async function main(): Promise<void> {
       if (s !== 'succeeded') notSucceeded.push(allIds[i]!);
     });
     const videoDir = path.join(dataDir, 'objects', 'videos', 'default');
-    const files = fs.existsSync(videoDir) ? fs.readdirSync(videoDir) : [];
+    // FsStorage keeps each object's content type in a `<key>.meta.json` sidecar.
+    const entries = fs.existsSync(videoDir) ? fs.readdirSync(videoDir) : [];
+    const files = entries.filter((f) => f.endsWith('.mp4'));
+    const sidecars = entries.filter((f) => f.endsWith('.mp4.meta.json')).length;
     const expected = new Set(allIds.map((id) => `${id}.mp4`));
     const missingVideos = [...expected].filter((f) => !files.includes(f)).length;
-    const extraFiles = files.filter((f) => !expected.has(f)).length;
+    // Anything else (a second video, a left-over temporary file) is unexpected.
+    const extraFiles = entries.filter((f) => !expected.has(f) && !(f.endsWith('.meta.json') && expected.has(f.slice(0, -'.meta.json'.length)))).length;
+    const webhookRequests = hookRequests;
+    const uniqueWebhookIds = hooks.size;
     const perJob = new Map<string, number>();
     let duplicateDeliveries = 0;
     for (const h of hooks.values()) {
@@ -370,11 +376,11 @@ async function main(): Promise<void> {
       soloIds.push(r.id);
       soloPostMs.push(r.ms);
     });
-    const soloRendered = files.length; // nothing new should have rendered
+    const soloRendered = fs.readdirSync(videoDir).filter((f) => f.endsWith('.mp4')).length; // nothing new should render
     await pool(soloIds.length, 20, async (i) => void (await request(base, 'POST', `/v1/jobs/${soloIds[i]}/cancel`)));
     for (const id of blockers) await request(base, 'POST', `/v1/jobs/${id}/cancel`);
     for (const res of held.splice(0)) res.writeHead(404).end();
-    const newVideos = fs.readdirSync(videoDir).length - soloRendered;
+    const newVideos = fs.readdirSync(videoDir).filter((f) => f.endsWith('.mp4')).length - soloRendered;
 
     // Results.
     clearInterval(rssTimer);
@@ -407,8 +413,9 @@ async function main(): Promise<void> {
       videoFiles: files.length,
       missingVideos,
       extraFiles,
-      webhookRequests: hookRequests,
-      uniqueWebhookIds: hooks.size,
+      videoSidecars: sidecars,
+      webhookRequests,
+      uniqueWebhookIds,
       duplicateDeliveries,
       jobsWithoutWebhook,
       jobsWithSeveralEvents,
@@ -457,8 +464,8 @@ async function main(): Promise<void> {
       '',
       `soak wall time (first POST to last webhook): ${(soakMs / 1000).toFixed(1)} s = ${result.soak.jobsPerMinute.toFixed(0)} jobs/min`,
       `jobs: ${allIds.length} (${uniqueIds} unique ids), statuses ${JSON.stringify(statuses)}`,
-      `videos: ${files.length} files, ${missingVideos} missing, ${extraFiles} unexpected`,
-      `webhooks: ${hookRequests} requests, ${hooks.size} webhook-ids, ${duplicateDeliveries} duplicate deliveries, ${jobsWithoutWebhook} jobs without one, ${jobsWithSeveralEvents} jobs with more than one event`,
+      `videos: ${files.length} .mp4 files (+${sidecars} .meta.json sidecars), ${missingVideos} missing, ${extraFiles} unexpected files`,
+      `webhooks: ${webhookRequests} requests, ${uniqueWebhookIds} webhook-ids, ${duplicateDeliveries} duplicate deliveries, ${jobsWithoutWebhook} jobs without one, ${jobsWithSeveralEvents} jobs with more than one event`,
       `poll errors: ${lat.pollErrors}`,
       '',
       `all jobs succeeded exactly once: ${ok ? 'yes' : 'NO'}; p99 < ${P99_TARGET_MS} ms: ${result.p99TargetMet ? 'yes' : 'NO'}`,
