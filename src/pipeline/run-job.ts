@@ -233,7 +233,9 @@ function progressWriter(s: Services, jobId: string) {
   };
 }
 
+/** The error for the log: its message, plus its cause's when that says something more. */
 function describe(err: unknown): string {
-  if (err instanceof AppError) return err.cause ? `${err.message} (${String((err.cause as Error).message ?? err.cause)})` : err.message;
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof AppError)) return err instanceof Error ? err.message : String(err);
+  const cause = err.cause === undefined ? '' : String((err.cause as Error)?.message ?? err.cause);
+  return cause && !err.message.includes(cause) ? `${err.message} (${cause})` : err.message;
 }
