@@ -90,6 +90,9 @@ describe('send / receive / delete', () => {
     await expect(q.receive({ ...once, max: 0 })).rejects.toThrow(/max/);
     await expect(q.receive({ ...once, visibilitySeconds: -1 })).rejects.toThrow(/visibilitySeconds/);
     await expect(q.send('x', { delaySeconds: Number.NaN })).rejects.toThrow(/delaySeconds/);
+    // SQS's longest delay: the embedded queue refuses what SQS would refuse.
+    await expect(q.send('x', { delaySeconds: 901 })).rejects.toThrow(/at most 900/);
+    await q.send('x', { delaySeconds: 900 });
     expect(() => makeQueue({ maxReceives: 0 })).toThrow(/maxReceives/);
   });
 });

@@ -4,6 +4,7 @@ import type { Statement } from 'better-sqlite3';
 import { newId } from '../../core/ids.js';
 import type { Queue, QueueMessage } from '../ports.js';
 import type { SqliteDatabase } from './db.js';
+import { MAX_QUEUE_DELAY_SECONDS } from '../../pipeline/messages.js';
 
 export interface SqliteQueueOptions {
   /** A message received this many times is dead-lettered on its next receive (SQS maxReceiveCount). */
@@ -174,6 +175,8 @@ export class SqliteQueue implements Queue {
   async send(body: string, opts: { delaySeconds?: number } = {}): Promise<void> {
     this.#assertOpen();
     const delayMs = toMs(opts.delaySeconds ?? 0, 'delaySeconds');
+    // SQS refuses longer delays; refusing them here too keeps code that passes on SQLite honest on SQS.
+    if (delayMs > MAX_QUEUE_DELAY_SECONDS * 1000) throw new Error(`send: delaySeconds must be at most ${MAX_QUEUE_DELAY_SECONDS} (SQS's limit), got ${opts.delaySeconds}`);
     const now = this.#now();
     this.#insert.run(newId('msg'), this.name, body, now + delayMs, now);
     if (delayMs === 0) wakeAll(this.#topic);
