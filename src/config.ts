@@ -10,6 +10,8 @@ import { parseInlineKeys, parseKeysFile, TENANT_PATTERN, type ApiKeyEntry } from
  */
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+/** Empty strings (as env files write them) count as unset. */
+const optionalString = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === '' ? undefined : v), t.optional());
 const list = z
   .string()
   .default('')
@@ -101,6 +103,31 @@ export const ConfigSchema = z.object({
   MAX_JOB_DURATION_SECONDS: int(600, 1),
   /** Sum of the photos' pixels in one job (checked after the photos are fetched). */
   MAX_JOB_PIXELS: int(1_000_000_000, 1),
+  /** Where render and webhook messages wait: `sqlite` (embedded, in DATA_DIR) or `sqs` (Amazon SQS or a compatible service). */
+  QUEUE: z.enum(['sqlite', 'sqs']).default('sqlite'),
+  /** The render queue. Its redrive policy (maxReceiveCount) should match QUEUE_MAX_RECEIVES. */
+  SQS_QUEUE_URL: optionalString(z.string().url()),
+  /** The render queue's dead-letter queue: consumers fail the jobs of the messages SQS moves there. */
+  SQS_DLQ_URL: optionalString(z.string().url()),
+  /** Webhook deliveries (no redrive: retries follow WEBHOOK_RETRY_SCHEDULE). */
+  SQS_WEBHOOK_QUEUE_URL: optionalString(z.string().url()),
+  /** An SQS-compatible endpoint (emulators, other clouds); unset: AWS's own for AWS_REGION. */
+  SQS_ENDPOINT: optionalString(z.string().url()),
+  /** Where job records, uploads, videos and posters live: `fs` (embedded, DATA_DIR/objects and SQLite) or `s3`. */
+  STORAGE: z.enum(['fs', 's3']).default('fs'),
+  S3_BUCKET: optionalString(z.string().min(3)),
+  /** An S3-compatible endpoint (MinIO, R2, emulators); unset: AWS's own for AWS_REGION. */
+  S3_ENDPOINT: optionalString(z.string().url()),
+  /** 1: path-style URLs (http://host/bucket/key), which most S3-compatible stores need. */
+  S3_FORCE_PATH_STYLE: z.enum(['0', '1', 'true', 'false', '']).default('0').transform((v) => v === '1' || v === 'true'),
+  /** Prefix for every key this service writes, e.g. `photoreel/` to share a bucket. */
+  S3_PREFIX: z.string().regex(/^([A-Za-z0-9!_.*'()-]+\/)*$/, 'must be empty or end with "/" (e.g. photoreel/)').default(''),
+  /** Result URLs become `${S3_PUBLIC_BASE_URL}/${key}` instead of presigned URLs (a CDN or a public bucket). */
+  S3_PUBLIC_BASE_URL: optionalString(z.string().url()),
+  /** 1: `photoreel serve` runs the API only and leaves renders to `photoreel worker` processes (scale-out). */
+  API_ONLY: z.enum(['0', '1', 'true', 'false', '']).default('0').transform((v) => v === '1' || v === 'true'),
+  /** The AWS region of the queue and bucket. On Node, credentials come from the AWS SDK's default chain (env, profile, instance/task role); the Workers entry passes AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY explicitly. */
+  AWS_REGION: z.string().default('us-east-1'),
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8).optional()),
 });
@@ -117,6 +144,26 @@ export type Config = z.infer<typeof ConfigSchema> & {
 
 export class ConfigError extends Error {}
 
+/**
+ * Settings the scale-out adapters need together. Several processes then share one queue
+ * and one bucket, so anything one of them would otherwise generate into its own DATA_DIR
+ * (the webhook signing secret) must be given.
+ */
+function scaleOutProblems(c: z.infer<typeof ConfigSchema>): string[] {
+  const problems: string[] = [];
+  if (c.QUEUE === 'sqs') {
+    if (!c.SQS_QUEUE_URL) problems.push('SQS_QUEUE_URL: required with QUEUE=sqs');
+    if (!c.SQS_WEBHOOK_QUEUE_URL) problems.push('SQS_WEBHOOK_QUEUE_URL: required with QUEUE=sqs (webhook deliveries have their own queue)');
+  }
+  if (c.STORAGE === 's3' && !c.S3_BUCKET) problems.push('S3_BUCKET: required with STORAGE=s3');
+  // SQLite holds both the queue and the job records, and lives on one machine: mixing it with
+  // the shared adapters would give each process its own job records.
+  if (c.QUEUE === 'sqs' && c.STORAGE !== 's3') problems.push('STORAGE: QUEUE=sqs needs STORAGE=s3 (job records must be shared by every consumer)');
+  if (c.STORAGE === 's3' && c.QUEUE !== 'sqs') problems.push('QUEUE: STORAGE=s3 needs QUEUE=sqs (the SQLite queue is local to one machine)');
+  if (c.QUEUE === 'sqs' && !c.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required in scale-out mode, so every process signs webhooks with the same secret');
+  return problems;
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
@@ -124,6 +171,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const c = parsed.data;
+  const scaleOut = scaleOutProblems(c);
+  if (scaleOut.length > 0) throw new ConfigError(`Invalid configuration:\n${scaleOut.map((p) => `  ${p}`).join('\n')}`);
   if (c.ENGINE === 'nemo' && !c.NEMO_BASE_URL) throw new ConfigError('Invalid configuration:\n  ENGINE: "nemo" needs NEMO_BASE_URL');
   let apiKeys: ApiKeyEntry[];
   let webhookSecrets: Record<string, string[]>;

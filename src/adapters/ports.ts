@@ -44,8 +44,12 @@ export interface JobStore {
   update(id: string, change: (job: JobRecord) => JobRecord | null): Promise<JobRecord | undefined>;
   /** Queued plus running jobs of a tenant (the per-tenant cap). */
   countActive(tenant: string): Promise<number>;
-  /** Jobs per status over all tenants (metrics). */
-  countByStatus(): Promise<Record<JobStatus, number>>;
+  /**
+   * Jobs per status over all tenants (metrics). A store reports only the statuses it can
+   * count cheaply on every scrape (S3 cannot count finished jobs without listing them all);
+   * the statuses left out are not reported rather than reported as 0.
+   */
+  countByStatus(): Promise<Partial<Record<JobStatus, number>>>;
   close(): Promise<void>;
 }
 

@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   too_many_queued_jobs: 429,
   job_too_long: 400,
   webhook_not_configured: 409,
+  /** The route exists, but this deployment cannot serve it (uploads on the Workers API). */
+  not_supported: 501,
   // job problems (on the job record and in webhooks)
   too_many_images: 400,
   url_not_allowed: 422,

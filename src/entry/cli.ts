@@ -16,10 +16,12 @@ import { inspectImage } from '../pipeline/intake/inspect-image.js';
 import { netPolicy } from '../pipeline/net-policy.js';
 import { planJob } from '../pipeline/plan/planner.js';
 import { main as serve } from './node.js';
+import { main as worker } from './worker.js';
 
 const USAGE = `Usage:
   photoreel render <photo|url>... [-o out.mp4] [--prompt "..."] [options]
   photoreel serve                     start the API + consumer (same as npm start)
+  photoreel worker                    start a queue consumer only (scale-out: QUEUE=sqs STORAGE=s3)
 
 Render options:
   -o, --output <file>          where to write the MP4 (default: photoreel.mp4)
@@ -40,8 +42,8 @@ Render options:
 
 export async function runCli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === 'serve') {
-    await serve();
+  if (command === 'serve' || command === 'worker') {
+    await (command === 'serve' ? serve() : worker());
     return await new Promise<number>(() => {}); // runs until a signal ends the process
   }
   const wantsHelp = command === undefined || ['help', '-h', '--help'].includes(command) || rest.includes('-h') || rest.includes('--help');

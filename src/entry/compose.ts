@@ -14,25 +14,49 @@ import { Metrics } from '../pipeline/metrics.js';
 import { planJob, rulesPlanner } from '../pipeline/plan/planner.js';
 import type { Services } from '../pipeline/services.js';
 import { loadOrCreateSecret } from '../pipeline/webhooks/secret.js';
+import { createRemoteAdapters } from './remote-adapters.js';
 
 export interface Composition {
   services: Services;
-  fileSigner: FsSignedUrls;
+  /** Embedded storage only: signs the API's own /files URLs. Absent when S3 hands out its URLs. */
+  fileSigner?: FsSignedUrls;
   close(): Promise<void>;
 }
 
-/**
- * The one place that picks implementations: the embedded default (SQLite + a data
- * folder). The scale-out adapters (SQS, S3) will be chosen here too, from config.
- */
-export function compose(config: Config, logger: Logger, publicBaseUrl = config.publicBaseUrl): Composition {
-  fs.mkdirSync(config.dataDir, { recursive: true });
+type Adapters = Pick<Services, 'store' | 'jobQueue' | 'webhookQueue' | 'storage' | 'urls'> & { fileSigner?: FsSignedUrls; close(): Promise<void> };
+
+/** The embedded default: SQLite for job records and both queues, a data folder for objects. */
+function embeddedAdapters(config: Config, publicBaseUrl: string): Adapters {
   const db = openDatabase(path.join(config.dataDir, 'photoreel.db'));
   const store = new SqliteJobStore(db);
   const jobQueue = new SqliteQueue(db, { name: 'jobs', maxReceives: config.QUEUE_MAX_RECEIVES });
   const webhookQueue = new SqliteQueue(db, { name: 'webhooks', maxReceives: 1_000_000 });
-  const storage = new FsStorage(path.join(config.dataDir, 'objects'));
   const fileSigner = new FsSignedUrls(publicBaseUrl, Buffer.from(loadOrCreateSecret(config.dataDir, undefined, 'url-signing-key').secret), config.FILE_URL_TTL_SECONDS);
+  return {
+    store,
+    jobQueue,
+    webhookQueue,
+    storage: new FsStorage(path.join(config.dataDir, 'objects')),
+    urls: fileSigner,
+    fileSigner,
+    async close() {
+      await jobQueue.close();
+      await webhookQueue.close();
+      await store.close();
+      db.close();
+    },
+  };
+}
+
+/**
+ * The one place that picks implementations, from config: the embedded default (SQLite +
+ * a data folder) or the scale-out adapters (QUEUE=sqs, STORAGE=s3; loadConfig only allows
+ * the two together). The pipeline and the handlers never know which.
+ */
+export function compose(config: Config, logger: Logger, publicBaseUrl = config.publicBaseUrl): Composition {
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const adapters: Adapters = config.QUEUE === 'sqs' ? createRemoteAdapters(config) : embeddedAdapters(config, publicBaseUrl);
+  const { store, jobQueue, webhookQueue, storage, urls } = adapters;
   const webhook = loadOrCreateSecret(config.dataDir, config.WEBHOOK_SECRET);
   if (webhook.source === 'generated') logger.info({ file: path.join(config.dataDir, 'webhook-secret') }, 'generated a webhook signing secret');
 
@@ -47,7 +71,7 @@ export function compose(config: Config, logger: Logger, publicBaseUrl = config.p
     jobQueue,
     webhookQueue,
     storage,
-    urls: fileSigner,
+    urls,
     engines: {
       local: createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF, logger }),
       // The hosted Nemo agent, only when configured (NEMO_BASE_URL).
@@ -80,12 +104,7 @@ export function compose(config: Config, logger: Logger, publicBaseUrl = config.p
   };
   return {
     services,
-    fileSigner,
-    async close() {
-      await jobQueue.close();
-      await webhookQueue.close();
-      await store.close();
-      db.close();
-    },
+    fileSigner: adapters.fileSigner,
+    close: () => adapters.close(),
   };
 }

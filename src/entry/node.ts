@@ -1,41 +1,22 @@
 /**
  * `npm start` / `photoreel serve`: the API, the queue consumer and the local renderer in
- * one process, with SQLite and a data folder. Configuration comes from the environment
- * (see the README's table).
+ * one process, with SQLite and a data folder (or, with API_ONLY=1 in scale-out mode, the
+ * API alone). Configuration comes from the environment (see the README's table).
  */
 import { assertSafeToListen, ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../core/logger.js';
+import { configOrExit, stopOnSignals } from './lifecycle.js';
 import { startServer } from './server.js';
 
 export async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-    assertSafeToListen(config);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = configOrExit(() => {
+    const c = loadConfig();
+    assertSafeToListen(c);
+    return c;
+  }, ConfigError);
   const logger = createLogger(config.LOG_LEVEL);
-  const running = await startServer(config, { logger });
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, graceSeconds: config.SHUTDOWN_GRACE_SECONDS }, 'shutting down');
-    running.close().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err: String(err) }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const running = await startServer(config, { logger, consumer: !config.API_ONLY });
+  stopOnSignals(logger, config.SHUTDOWN_GRACE_SECONDS, () => running.close());
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

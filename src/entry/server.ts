@@ -7,6 +7,7 @@ import { assertSafeToListen, type Config } from '../config.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import { createApp } from '../handlers/app.js';
+import { registerCreateUpload } from '../handlers/v1-uploads-create.js';
 import { Consumer } from '../pipeline/consumer.js';
 import { compose, type Composition } from './compose.js';
 
@@ -33,7 +34,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const composition = compose(config, logger);
   const { services, fileSigner } = composition;
-  const app = createApp(services, { version: VERSION, fileSigner });
+  const app = createApp(services, { version: VERSION, fileSigner, uploads: registerCreateUpload });
 
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.HOST }) as Server;
   // Slow clients must not hold sockets forever, but a 200 MB upload on a slow link is
@@ -48,7 +49,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   });
   const port = (server.address() as AddressInfo).port;
   const url = config.PUBLIC_BASE_URL ? config.publicBaseUrl : config.publicBaseUrl.replace(/:\d+$/, `:${port}`);
-  fileSigner.setBaseUrl(url);
+  fileSigner?.setBaseUrl(url);
 
   // Scratch folders and half-written objects of work that died with an earlier process
   // (embedded mode: one process per DATA_DIR).

@@ -18,7 +18,7 @@ import { registerListJobs } from './v1-jobs-list.js';
 import { registerJobWebhooks } from './v1-jobs-webhooks.js';
 import { registerCreatePlan } from './v1-plans-create.js';
 import { registerListEngines } from './v1-engines-list.js';
-import { exceptUploads, registerCreateUpload } from './v1-uploads-create.js';
+import { exceptUploads, registerUploadsUnsupported, type UploadsRegistrar } from './uploads-route.js';
 
 /** JSON bodies are small (URLs and options); anything bigger is a mistake or abuse. */
 const MAX_JSON_BODY_BYTES = 1024 * 1024;
@@ -27,11 +27,17 @@ export interface AppOptions {
   version: string;
   /** Embedded mode serves result files itself; absent when storage hands out its own URLs. */
   fileSigner?: FsSignedUrls;
+  /**
+   * Registers POST /v1/uploads. The Node entries pass registerCreateUpload; it is injected
+   * because its handler needs sharp and the filesystem, which the Workers bundle cannot load.
+   * Default: a 501 `not_supported` answer.
+   */
+  uploads?: UploadsRegistrar;
 }
 
 /**
  * The Hono app: every route, the error mapping, request ids. The same factory serves the
- * Node entry and (later) the Workers entry; services come from the entry point.
+ * Node entry and the Workers entry; services come from the entry point.
  */
 export function createApp(services: Services, opts: AppOptions): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({
@@ -77,7 +83,7 @@ export function createApp(services: Services, opts: AppOptions): OpenAPIHono<App
   registerJobWebhooks(app);
   registerCreatePlan(app);
   registerListEngines(app);
-  registerCreateUpload(app);
+  (opts.uploads ?? registerUploadsUnsupported)(app);
   registerHealthz(app, opts.version);
   registerMetrics(app);
   if (opts.fileSigner) registerFiles(app, opts.fileSigner);

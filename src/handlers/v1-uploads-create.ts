@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { AppError, toAppError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { ACCEPTED_TYPES_TEXT, inspectImage } from '../pipeline/intake/inspect-image.js';
@@ -120,9 +120,4 @@ export function registerCreateUpload(app: OpenAPIHono<AppEnv>) {
       if (decoded) await fs.rm(decoded, { force: true }).catch(() => undefined);
     }
   });
-}
-
-/** Wraps a middleware so it does not run for POST /v1/uploads (which streams and limits its own body). */
-export function exceptUploads(mw: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
-  return (c, next) => (c.req.path === '/v1/uploads' ? next() : mw(c, next));
 }

@@ -68,9 +68,15 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
     const engine = s.engines[job.engine];
     if (!engine) throw new AppError('processing_failed', `Engine "${job.engine}" is not available on this worker.`);
 
+    // Per-stage wall time: a metric, and one field of the "job finished" line (where a slow job's time went).
+    const stageMs: Record<string, number> = { queuedMs: Math.max(0, Date.now() - Date.parse(job.createdAt)) };
     const stageTimer = (stage: string) => {
       const t = performance.now();
-      return () => s.metrics?.observe('photoreel_stage_seconds', { stage }, (performance.now() - t) / 1000);
+      return () => {
+        const ms = performance.now() - t;
+        stageMs[`${stage}Ms`] = Math.round(ms);
+        s.metrics?.observe('photoreel_stage_seconds', { stage }, ms / 1000);
+      };
     };
     const fetched = stageTimer('fetching');
     const warnings: JobWarning[] = [];
@@ -132,6 +138,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       },
     });
     const renderSeconds = (performance.now() - renderStarted) / 1000;
+    stageMs.renderingMs = Math.round(renderSeconds * 1000);
     s.metrics?.observe('photoreel_stage_seconds', { stage: 'rendering' }, renderSeconds);
     s.metrics?.observe('photoreel_render_seconds', { engine: job.engine }, renderSeconds);
     stop.signal.throwIfAborted();
@@ -163,7 +170,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       await Promise.all([s.storage.delete(vKey), s.storage.delete(pKey)]);
     }
     published();
-    log.info({ status: done?.status, bytes: rendered.bytes, durationMs: rendered.durationMs }, 'job finished');
+    log.info({ status: done?.status, bytes: rendered.bytes, durationMs: rendered.durationMs, stages: stageMs }, 'job finished');
     if (done) await finishMessage(s, done, msg);
   } catch (err) {
     const reason = stop.signal.aborted ? (stop.signal.reason as StopReason) : undefined;

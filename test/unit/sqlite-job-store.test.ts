@@ -8,31 +8,11 @@ import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../src/ada
 import { SqliteJobStore } from '../../src/adapters/sqlite/job-store.js';
 import { newId } from '../../src/core/ids.js';
 import type { JobRecord, JobStatus } from '../../src/core/job.js';
+import { makeJob } from '../helpers/jobs.js';
 
 
 const srcUrl = (p: string) => JSON.stringify(pathToFileURL(join(REPO, p)).href);
 
-function makeJob(over: Partial<JobRecord> = {}): JobRecord {
-  const createdAt = new Date().toISOString();
-  return {
-    id: newId('job'),
-    tenant: 'default',
-    status: 'queued',
-    stage: 'queued',
-    progress: 0,
-    createdAt,
-    updatedAt: createdAt,
-    engine: 'local',
-    request: { images: [{ url: 'https://example.com/a.jpg' }] },
-    plan: null,
-    result: null,
-    error: null,
-    attempts: 0,
-    webhookAttempts: [],
-    webhookQueuedAt: null,
-    ...over,
-  };
-}
 
 let dir: string;
 let dbs: SqliteDatabase[];
