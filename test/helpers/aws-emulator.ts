@@ -59,7 +59,9 @@ export async function startAwsEmulator(opts: { prefer?: 'moto' | 'fauxqs' } = {}
     sqs: new SQSClient({ region: REGION, endpoint, credentials: CREDENTIALS }),
   });
 
-  const moto = opts.prefer === 'fauxqs' ? undefined : motoBinary();
+  // PHOTOREEL_TEST_EMULATOR=fauxqs runs the suite the way a machine without moto would.
+  const prefer = opts.prefer ?? (process.env.PHOTOREEL_TEST_EMULATOR === 'fauxqs' ? 'fauxqs' : undefined);
+  const moto = prefer === 'fauxqs' ? undefined : motoBinary();
   if (moto) {
     const child: ChildProcess = spawn(moto, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';

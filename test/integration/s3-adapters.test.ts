@@ -25,7 +25,7 @@ import { makeJob } from '../helpers/jobs.js';
  */
 
 // Top level, not beforeAll: it.skipIf needs to know the emulator's abilities when tests are declared.
-const emu = await startAwsEmulator(process.env.PHOTOREEL_TEST_EMULATOR === 'fauxqs' ? { prefer: 'fauxqs' } : {});
+const emu = await startAwsEmulator();
 const { bucket } = await createScaleOutResources(emu);
 // The adapters take credentials from the SDK default chain, as in production.
 Object.assign(process.env, emu.env);
