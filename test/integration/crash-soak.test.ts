@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePhoto } from '../helpers/images.js';
 import { exited, freePort, spawnService, waitUp } from '../helpers/processes.js';
@@ -137,6 +138,80 @@ describe('kill -9 at random points', () => {
       console.log(`crash soak: ${killedDuring.length} kills during [${killedDuring.join(', ')}]; ${hooks.received.length} webhook requests for ${JOBS} events`);
     } finally {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 300_000);
+});
+
+describe('kill -9 inside the publish step', () => {
+  /**
+   * Publishing (copying the video and poster into storage, then the final write) takes tens
+   * of milliseconds, so random kills rarely land in it. Here the service is frozen with
+   * SIGSTOP every few milliseconds and its job table read while it cannot move: when a job's
+   * record says `publishing`, the frozen process gets SIGKILL, exactly there. After a restart
+   * on the same data folder the job must succeed with one video, one poster and no partial file.
+   */
+  it('a kill while a job is publishing: after restart the job succeeds, one video, no partial files', async () => {
+    const dataDir = await tempDir('photoreel-publish-kill-');
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env = { PORT: String(port), DATA_DIR: dataDir, FETCH_ALLOW_HOSTS: `${photos.hostPort},${hooks.hostPort}`, QUEUE_VISIBILITY_SECONDS: '3', X264_PRESET: 'superfast' };
+    let child = spawnService(env);
+    try {
+      await waitUp(base);
+      const db = new Database(path.join(dataDir, 'photoreel.db'), { readonly: true, fileMustExist: true });
+      const ids: string[] = [];
+      let killedIn: string | undefined;
+      // A few jobs, one after another, until one is caught publishing.
+      for (let attempt = 0; attempt < 5 && !killedIn; attempt++) {
+        const res = await api(base, 'POST', '/v1/jobs', { images: [`${photos.origin}/a.jpg`, `${photos.origin}/b.jpg`], options: { resolution: '1080p', secondsPerImage: 2 }, webhook: { url: hooks.url } });
+        expect(res.status).toBe(202);
+        ids.push(res.json.id);
+        const deadline = Date.now() + 60_000;
+        while (!killedIn && Date.now() < deadline) {
+          process.kill(-child.pid!, 'SIGSTOP');
+          const row = JSON.parse((db.prepare('SELECT record FROM jobs WHERE id = ?').get(res.json.id) as { record: string }).record) as { id: string; stage: string; status: string };
+          if (row.status === 'running' && row.stage === 'publishing') {
+            process.kill(-child.pid!, 'SIGKILL');
+            killedIn = row.id;
+            break;
+          }
+          process.kill(-child.pid!, 'SIGCONT');
+          if (row.status === 'succeeded' || row.status === 'failed') break;
+          await new Promise((r) => setTimeout(r, 3 + Math.random() * 10));
+        }
+      }
+      db.close();
+      expect(killedIn).toBeDefined();
+      await exited(child);
+      child = spawnService(env);
+      await waitUp(base);
+      for (const id of ids) {
+        const deadline = Date.now() + 90_000;
+        let job = (await api(base, 'GET', `/v1/jobs/${id}`)).json;
+        while (job.status !== 'succeeded' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+          job = (await api(base, 'GET', `/v1/jobs/${id}`)).json;
+        }
+        expect(job.status).toBe('succeeded');
+      }
+      child.kill('SIGTERM');
+      expect(await exited(child)).toBe(0);
+      const videos = fs.readdirSync(path.join(dataDir, 'objects/videos/default')).filter((f) => f.endsWith('.mp4')).sort();
+      expect(videos).toEqual(ids.map((id) => `${id}.mp4`).sort());
+      expect(fs.readdirSync(path.join(dataDir, 'objects/posters/default')).filter((f) => f.endsWith('.jpg')).length).toBe(ids.length);
+      expect(filesUnder(path.join(dataDir, 'objects')).filter((f) => f.includes('.tmp-'))).toEqual([]);
+      expect(filesUnder(path.join(dataDir, 'work'))).toEqual([]);
+      console.log(`publish kill: caught job ${killedIn} publishing after ${ids.length} job(s)`);
+    } finally {
+      if (child.exitCode === null) {
+        try {
+          process.kill(-child.pid!, 'SIGCONT');
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 300_000);
