@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -215,4 +216,51 @@ describe('kill -9 inside the publish step', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
   }, 300_000);
+});
+
+describe('kill -9 during an upload', () => {
+  it('a kill while POST /v1/uploads is streaming: nothing half-received survives the restart, and uploads work again', async () => {
+    const dataDir = await tempDir('photoreel-upload-kill-');
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env = { PORT: String(port), DATA_DIR: dataDir, FETCH_ALLOW_HOSTS: `${photos.hostPort},${hooks.hostPort}`, X264_PRESET: 'superfast' };
+    let child = spawnService(env);
+    try {
+      await waitUp(base);
+      // 8 MB declared, 3 MB sent, then the service dies mid-body.
+      const req = http.request(`${base}/v1/uploads`, { method: 'POST', headers: { 'content-type': 'image/jpeg', 'content-length': String(8 * 1024 * 1024) } });
+      req.on('error', () => {}); // the socket dies with the service
+      req.write(Buffer.alloc(3 * 1024 * 1024, 0xab));
+      const partialDir = path.join(dataDir, 'work', 'uploads');
+      const deadline = Date.now() + 10_000;
+      const received = () => filesUnder(partialDir).reduce((n, f) => n + fs.statSync(f).size, 0);
+      while (received() < 1024 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(received()).toBeGreaterThan(1024 * 1024);
+      process.kill(-child.pid!, 'SIGKILL');
+      await exited(child);
+      req.destroy();
+      expect(filesUnder(partialDir).length).toBe(1); // the half-received file is there until the restart
+
+      child = spawnService(env);
+      await waitUp(base);
+      expect(filesUnder(partialDir)).toEqual([]);
+      expect(filesUnder(path.join(dataDir, 'objects', 'uploads'))).toEqual([]);
+
+      const upload = await fetch(`${base}/v1/uploads`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: fs.readFileSync(path.join(dir, 'a.jpg')) });
+      expect(upload.status).toBe(201);
+      const { id } = (await upload.json()) as { id: string };
+      const job = await api(base, 'POST', '/v1/jobs', { images: [{ upload: id }], options: { resolution: '720p', secondsPerImage: 1 } });
+      expect(job.status).toBe(202);
+      const deadlineJob = Date.now() + 60_000;
+      let j = job.json;
+      while (j.status !== 'succeeded' && j.status !== 'failed' && Date.now() < deadlineJob) {
+        await new Promise((r) => setTimeout(r, 200));
+        j = (await api(base, 'GET', `/v1/jobs/${j.id}`)).json;
+      }
+      expect(j.status).toBe('succeeded');
+    } finally {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
