@@ -14,7 +14,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ExecutionContext } from 'hono';
 import { pino } from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config.js';
-import type { Logger } from '../core/logger.js';
+import { REDACT_PATHS, type Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import { createApp } from '../handlers/app.js';
 import type { AppEnv } from '../handlers/context.js';
@@ -53,19 +53,6 @@ function workersEngines(config: Config): Record<string, Engine> {
   };
 }
 
-/**
- * The same paths as core/logger.ts redacts (kept in step by hand: that module's list is
- * private, and its Node transport cannot run here).
- */
-const REDACT_PATHS = [
-  'secret', '*.secret', 'token', '*.token', 'authorization', '*.authorization',
-  'headers.authorization', '*.headers.authorization', 'req.headers.authorization',
-  'headers["webhook-signature"]', '*.headers["webhook-signature"]',
-  'API_KEYS', '*.API_KEYS', 'apiKeys', '*.apiKeys', 'WEBHOOK_SECRET', '*.WEBHOOK_SECRET',
-  'WEBHOOK_SECRETS', '*.WEBHOOK_SECRETS', 'webhookSecrets', '*.webhookSecrets', 'METRICS_TOKEN', '*.METRICS_TOKEN',
-  'AWS_SECRET_ACCESS_KEY', '*.AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', '*.AWS_SESSION_TOKEN',
-  'credentials', '*.credentials',
-];
 
 /**
  * pino resolves to its browser build under wrangler (the Node one writes to a file
