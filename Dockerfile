@@ -34,8 +34,10 @@ COPY src/ ./src/
 COPY openapi.yaml ./
 
 # DATA_DIR is scratch space only in the scale-out mode (jobs and results live in S3).
+# The AWS SDK warns once per process that its 2027 releases need Node 22; this image pins Node 20 on purpose.
 ENV NODE_ENV=production \
-    DATA_DIR=/tmp/photoreel
+    DATA_DIR=/tmp/photoreel \
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 
 # The sources stay root-owned: the process can write only its scratch space.
 USER node
