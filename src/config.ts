@@ -34,6 +34,8 @@ export const ConfigSchema = z.object({
   FETCH_TOTAL_TIMEOUT_MS: int(300_000, 1),
   MAX_IMAGE_BYTES: int(200 * 1024 * 1024, 1),
   MAX_IMAGE_PIXELS: int(100_000_000, 1),
+  /** Per music file (the request's `music`); enforced while streaming, like MAX_IMAGE_BYTES. */
+  MAX_MUSIC_BYTES: int(50 * 1024 * 1024, 1),
 
   /** Receives before a message is dead-lettered (its job then fails). */
   QUEUE_MAX_RECEIVES: int(5, 1),

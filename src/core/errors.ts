@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   image_corrupt: 422,
   image_too_many_pixels: 422,
   job_too_large: 422,
+  // music (the request's `music`); network failures fetching it use the fetch_* / url_not_allowed codes
+  unsupported_music_type: 415,
+  music_too_large: 413,
+  music_unreadable: 422,
+  music_too_long: 422,
   render_failed: 500,
   // engines (nemo)
   engine_unavailable: 503,

@@ -41,6 +41,38 @@ export function imageSource(img: ImageInput): string {
   return 'url' in img ? img.url : `upload:${img.upload}`;
 }
 
+/** Defaults of the request's `music` settings (the prompt's words sit between these and explicit fields). */
+export const MUSIC_DEFAULTS = { volume: 1, fadeInMs: 1000, fadeOutMs: 1500, loudnessLufs: -14 } as const;
+
+/**
+ * Background music. Like an image, one object with exactly one of `url` / `upload`, so a
+ * mistake is reported at the field itself (`music.url`).
+ */
+export const MusicInputSchema = z
+  .object({
+    url: HttpUrl.optional().openapi({ description: 'An http(s) URL the service fetches the music from (MP3, WAV, M4A/MP4 audio, AAC).' }),
+    upload: UploadId.optional().openapi({ description: 'The `id` of an audio file sent to `POST /v1/uploads` by the same tenant.' }),
+    volume: z.number().min(0).max(2).optional().openapi({
+      description: `Gain applied after loudness normalisation: 1 (default) plays at \`loudnessLufs\`, 0.5 about 6 dB under it, 2 about 6 dB over it (a limiter keeps peaks under -1 dBTP). Wins over the prompt ("music at 35%", "quiet music").`,
+    }),
+    fadeInMs: z.number().int().min(0).max(60_000).optional().openapi({ description: `Fade-in length in milliseconds (default ${MUSIC_DEFAULTS.fadeInMs}; the prompt's "fade in" when not given).` }),
+    fadeOutMs: z.number().int().min(0).max(60_000).optional().openapi({ description: `Fade-out length in milliseconds, ending with the video (default ${MUSIC_DEFAULTS.fadeOutMs}).` }),
+    loudnessLufs: z.number().min(-30).max(-5).optional().openapi({ description: `Integrated loudness target (EBU R128, LUFS) at volume 1; default ${MUSIC_DEFAULTS.loudnessLufs}.` }),
+  })
+  .strict()
+  .refine((o) => (o.url === undefined) !== (o.upload === undefined), { message: 'give exactly one of "url" or "upload"' })
+  .openapi('MusicInput', {
+    description:
+      'Background music: trimmed or looped to the video\'s length, faded in and out, loudness-normalised (EBU R128) and mixed in as AAC. Without it the MP4 has no audio track.',
+    example: { url: 'https://example.com/track.mp3', volume: 0.8 },
+  });
+export type MusicInput = z.output<typeof MusicInputSchema>;
+
+/** What music is called in plans and messages: its URL, or `upload:<id>`. */
+export function musicSource(m: MusicInput): string {
+  return m.url !== undefined ? m.url : `upload:${m.upload}`;
+}
+
 export const JobOptionsSchema = z
   .object({
     aspect: z.enum(ASPECTS).optional(),
@@ -82,6 +114,7 @@ export const JobRequestSchema = z
     options: JobOptionsSchema.optional(),
     webhook: WebhookTargetSchema.optional(),
     metadata: MetadataSchema.optional(),
+    music: MusicInputSchema.optional(),
     engine: z.enum(ENGINES).optional().openapi({
       description: 'The engine that renders the job: `local` (ours) or `nemo` (the hosted Nemo agent, when configured). Default: the server\'s `ENGINE`. `GET /v1/engines` lists those available.',
     }),
@@ -176,6 +209,7 @@ export const JobSchema = z.object({
   images: z.array(z.union([z.object({ url: z.string() }), z.object({ upload: z.string() })])),
   prompt: z.string().nullable(),
   options: JobOptionsSchema.nullable(),
+  music: MusicInputSchema.nullable().openapi({ description: 'The request\'s `music`, as sent; `plan.audio` shows the settings used.' }),
   webhook: z.object({ url: z.string() }).nullable(),
   plan: PlanSchema.nullable(),
   result: z.object({
@@ -205,6 +239,7 @@ export function toJobView(job: JobRecord, resolveUrl: (key: string) => string): 
     images: job.request.images,
     prompt: job.request.prompt ?? null,
     options: job.request.options ?? null,
+    music: job.request.music ?? null,
     webhook: job.request.webhook ?? null,
     plan: job.plan,
     result: job.result

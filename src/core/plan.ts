@@ -85,11 +85,19 @@ export const OverlaySchema = z.object({
 }).openapi('Overlay');
 export type Overlay = z.infer<typeof OverlaySchema>;
 
-/** Music settings from the instruction. There is no music source yet: until there is, the video has no audio track and this only records what was asked. */
+/**
+ * The music of the video. With the request's `music`, `source` names the file and every
+ * setting is the one the engine applies: explicit `music` fields win over the prompt's words
+ * ("quiet music", "fade out over 3 s"), which win over the defaults. Without `music` there is
+ * nothing to play: the object (volume, fades only) just records what the prompt asked, and
+ * the MP4 has no audio track. Older records have the three original fields only.
+ */
 export const AudioSchema = z.object({
-  volume: z.number().min(0).max(1).openapi({ description: 'Music volume, 0..1 (a prompt\'s "35%" is 0.35).' }),
+  source: z.string().optional().openapi({ description: 'The music\'s URL or `upload:<id>`; absent when the request has no `music` (then nothing plays).' }),
+  volume: z.number().min(0).max(2).openapi({ description: 'Gain after loudness normalisation, 0..2 (a prompt\'s "35%" is 0.35; 1 plays at `loudnessLufs`).' }),
   fadeInMs: z.number().int().min(0),
   fadeOutMs: z.number().int().min(0),
+  loudnessLufs: z.number().min(-30).max(-5).optional().openapi({ description: 'Integrated loudness target (EBU R128) at volume 1; present with `source`.' }),
 }).openapi('Audio');
 export type Audio = z.infer<typeof AudioSchema>;
 
@@ -100,7 +108,7 @@ export const PlanSchema = z.object({
   overlays: z.array(OverlaySchema),
   background: z.string().regex(/^#[0-9a-f]{6}$/i).openapi({ description: 'Fill colour behind `contain`-fitted photos and transparent areas.' }),
   notes: z.array(z.string()).openapi({ description: 'How the prompt and options were understood.' }),
-  audio: AudioSchema.optional().openapi({ description: 'Present when the instruction set music volume or fades (recorded only: no music source yet).' }),
+  audio: AudioSchema.optional().openapi({ description: 'The music that will play (with `source`), or, without the request\'s `music`, the volume and fades the instruction asked for (recorded only: the video has no audio track).' }),
 }).openapi('Plan');
 export type Plan = z.infer<typeof PlanSchema>;
 

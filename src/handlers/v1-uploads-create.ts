@@ -8,7 +8,8 @@ import type { Context } from 'hono';
 import { AppError, toAppError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { ACCEPTED_TYPES_TEXT, inspectImage } from '../pipeline/intake/inspect-image.js';
-import { isMultipart, receiveToFile } from '../pipeline/uploads/receive.js';
+import { ACCEPTED_MUSIC_TEXT, inspectMusic, musicTypeOf } from '../pipeline/intake/music.js';
+import { isMultipart, receiveToFile, type ReceiveResult } from '../pipeline/uploads/receive.js';
 import { MIME_BY_TYPE, saveUpload, type UploadRecord } from '../pipeline/uploads/store.js';
 import type { AppEnv } from './context.js';
 import { errorJson, errorResponse } from './errors.js';
@@ -20,9 +21,10 @@ export const UploadSchema = z
   .object({
     id: z.string().openapi({ example: 'upl_01jdx5v6m8q3c2r1t0e9w8y7x6', description: 'Use it in a job as `{ "upload": "<id>" }`.' }),
     bytes: z.number().int(),
-    type: z.enum(['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff', 'heic']).openapi({ description: 'Detected from the content, never from the name or Content-Type.' }),
-    width: z.number().int().openapi({ description: 'Pixel width after EXIF orientation.' }),
-    height: z.number().int(),
+    type: z.enum(['jpeg', 'png', 'webp', 'gif', 'avif', 'tiff', 'heic', 'mp3', 'wav', 'm4a', 'aac']).openapi({ description: 'Detected from the content, never from the name or Content-Type. Photos: jpeg ... heic; music: mp3, wav, m4a, aac.' }),
+    width: z.number().int().nullable().openapi({ description: 'Pixel width after EXIF orientation; null for music.' }),
+    height: z.number().int().nullable(),
+    durationMs: z.number().int().optional().openapi({ description: 'Music only: its length.' }),
   })
   .openapi('Upload');
 
@@ -30,13 +32,15 @@ const route = createRoute({
   method: 'post',
   path: '/v1/uploads',
   tags: ['uploads'],
-  summary: 'Upload a photo (up to 200 MB) to use in jobs',
+  summary: 'Upload a photo (up to 200 MB) or a music file (up to 50 MB) to use in jobs',
   description:
     'Send the photo as `multipart/form-data` with one file part (any field name), or as the raw request body with any content type. ' +
     'The body is streamed to storage and checked like a fetched photo: the type is detected from the content ' +
     `(accepted: ${ACCEPTED_TYPES_TEXT}), the pixel count is limited (MAX_IMAGE_PIXELS) and the photo must decode. ` +
     'Bodies over the size limit (MAX_IMAGE_BYTES, 200 MB) are cut off with 413 `file_too_large`, whatever Content-Length says. ' +
-    'The upload belongs to the caller\'s tenant; use its id in `POST /v1/jobs` as `{ "upload": "<id>" }`.',
+    'The upload belongs to the caller\'s tenant; use its id in `POST /v1/jobs` as `{ "upload": "<id>" }`. ' +
+    `Music (${ACCEPTED_MUSIC_TEXT}) is recognised the same way, held to MAX_MUSIC_BYTES (50 MB, \`music_too_large\`) and probed ` +
+    '(`music_unreadable`, `music_too_long`); use it as `"music": { "upload": "<id>" }`.',
   request: {
     body: {
       required: true,
@@ -49,9 +53,9 @@ const route = createRoute({
   responses: {
     201: { description: 'Stored and checked', content: { 'application/json': { schema: UploadSchema } } },
     400: errorResponse('No file in a multipart body, more than one, or the body was cut short (`validation_error`)'),
-    413: errorResponse('Larger than the limit (`file_too_large`)'),
-    415: errorResponse('Not an accepted image type (`unsupported_type`, lists what is accepted)'),
-    422: errorResponse('Damaged (`image_corrupt`) or too many pixels (`image_too_many_pixels`)'),
+    413: errorResponse('Larger than the limit (`file_too_large`; music over MAX_MUSIC_BYTES: `music_too_large`)'),
+    415: errorResponse('Not an accepted image or music type (`unsupported_type`, lists what is accepted)'),
+    422: errorResponse('Damaged (`image_corrupt`) or too many pixels (`image_too_many_pixels`); music that cannot be read (`music_unreadable`) or is over 30 minutes (`music_too_long`)'),
   },
 });
 
@@ -95,6 +99,8 @@ export function registerCreateUpload(app: OpenAPIHono<AppEnv>) {
     let decoded: string | null = null;
     try {
       const received = await receiveToFile(body, { contentType, maxBytes, dest: file });
+      const musicType = await musicTypeOf(file);
+      if (musicType) return c.json(await storeMusic(c, file, id, received), 201);
       const info = await inspectImage(file, { maxPixels: s.config.MAX_IMAGE_PIXELS });
       if (info.path !== file) decoded = info.path;
       const record: UploadRecord = {
@@ -120,4 +126,28 @@ export function registerCreateUpload(app: OpenAPIHono<AppEnv>) {
       if (decoded) await fs.rm(decoded, { force: true }).catch(() => undefined);
     }
   });
+}
+
+/** A music upload: the music limit (tighter than the streaming cap), then the same checks as fetched music. */
+async function storeMusic(c: Context<AppEnv>, file: string, id: string, received: ReceiveResult) {
+  const s = c.get('services');
+  const tenant = c.get('tenant');
+  const max = s.config.MAX_MUSIC_BYTES;
+  if (received.bytes > max) throw new AppError('music_too_large', `the music file is larger than the ${max}-byte limit (MAX_MUSIC_BYTES)`);
+  const info = await inspectMusic(file, { ffmpegPath: s.config.FFMPEG_PATH, ffprobePath: s.config.FFPROBE_PATH });
+  const record: UploadRecord = {
+    id,
+    tenant,
+    bytes: received.bytes,
+    type: info.type,
+    contentType: MIME_BY_TYPE[info.type] ?? 'application/octet-stream',
+    width: null,
+    height: null,
+    durationMs: info.durationMs,
+    filename: received.filename,
+    createdAt: new Date().toISOString(),
+  };
+  await saveUpload(s.storage, record, file);
+  s.logger.info({ uploadId: id, tenant, bytes: record.bytes, type: record.type, requestId: c.get('requestId') }, 'upload stored');
+  return { id, bytes: record.bytes, type: record.type as z.infer<typeof UploadSchema>['type'], width: null, height: null, durationMs: info.durationMs };
 }

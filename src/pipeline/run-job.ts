@@ -4,6 +4,7 @@ import type { QueueMessage } from '../adapters/ports.js';
 import { AppError, toAppError } from '../core/errors.js';
 import { imageSource, isFinal, type JobRecord, type JobStage, type JobWarning } from '../core/job.js';
 import { intakeImages } from './intake/index.js';
+import { intakeMusic } from './intake/music.js';
 import { netPolicy } from './net-policy.js';
 import type { Services } from './services.js';
 import { queueWebhook } from './webhooks/notify.js';
@@ -79,6 +80,13 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       };
     };
     const fetched = stageTimer('fetching');
+    // Before the photos: bad music fails the job without downloading them all first.
+    const music = job.request.music
+      ? await intakeMusic(job.request.music, {
+          workDir, policy: netPolicy(s.config), maxBytes: s.config.MAX_MUSIC_BYTES, ffmpegPath: s.config.FFMPEG_PATH, ffprobePath: s.config.FFPROBE_PATH,
+          signal: stop.signal, uploads: { storage: s.storage, tenant: job.tenant },
+        })
+      : undefined;
     const warnings: JobWarning[] = [];
     let images;
     try {
@@ -112,6 +120,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       images: images.map((img) => ({ source: imageSource(job.request.images[img.index]!), width: img.width, height: img.height })),
       prompt: job.request.prompt,
       options: job.request.options,
+      music: job.request.music,
     }, stop.signal);
     // The planner numbers the photos it was given; with skipped photos, point back at the request's positions.
     const plan = { ...planned, clips: planned.clips.map((c) => ({ ...c, image: { ...c.image, index: images[c.image.index]?.index ?? c.image.index } })) };
@@ -129,6 +138,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       signal: stop.signal,
       onProgress: (f) => progress('rendering', f),
       prompt: job.request.prompt,
+      music,
       // Engine resume state lives on the job record (internal: never presented).
       checkpoint: {
         load: async () => (await s.store.getById(jobId))?.engineState ?? null,

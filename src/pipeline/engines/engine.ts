@@ -15,6 +15,16 @@ export interface SourceImage {
   sourceUrl?: string;
 }
 
+/** The request's music, fetched and probed: it has an audio stream at least 0.2 s long. */
+export interface SourceMusic {
+  /** Local file ffmpeg reads (named by its type, e.g. music.mp3). */
+  path: string;
+  /** Detected by content: mp3 | wav | m4a | aac. */
+  type: string;
+  /** Probed length (looping and trimming to the plan happen in the engine). */
+  durationMs: number;
+}
+
 /** Where an engine records its progress with a third party, so a redelivered job resumes instead of paying twice. */
 export interface RenderCheckpoint {
   load(): Promise<Record<string, unknown> | null>;
@@ -36,6 +46,8 @@ export interface RenderRequest {
   checkpoint?: RenderCheckpoint;
   /** The job's own instruction, as written (engines that take plain language use it). */
   prompt?: string;
+  /** Music to mix in as `plan.audio` says (present only when `plan.audio.source` is); without it the MP4 has no audio track. */
+  music?: SourceMusic;
 }
 
 export interface RenderOutput {

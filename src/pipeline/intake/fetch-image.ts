@@ -11,6 +11,8 @@ export interface FetchImageOptions {
   signal?: AbortSignal;
   /** Called as bytes arrive with the running total, and the size the server declared (null if none). */
   onBytes?(received: number, declared: number | null): void;
+  /** What is fetched, for the Accept header and messages (music intake reuses this): default image. */
+  kind?: 'image' | 'music';
 }
 
 export interface FetchImageResult {
@@ -20,8 +22,8 @@ export interface FetchImageResult {
 
 const RETRYABLE_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
 
-function tooLarge(maxBytes: number, extra = ''): AppError {
-  return new AppError('file_too_large', `image is larger than the ${maxBytes}-byte limit${extra}`);
+function tooLarge(maxBytes: number, extra = '', kind = 'image'): AppError {
+  return new AppError(kind === 'music' ? 'music_too_large' : 'file_too_large', `${kind === 'music' ? 'the music file' : 'image'} is larger than the ${maxBytes}-byte limit${extra}`);
 }
 
 async function removeQuietly(path: string): Promise<void> {
@@ -35,9 +37,10 @@ async function removeQuietly(path: string): Promise<void> {
  */
 export async function fetchImageToFile(url: string, destPath: string, opts: FetchImageOptions): Promise<FetchImageResult> {
   const { maxBytes, signal } = opts;
+  const kind = opts.kind ?? 'image';
   const res = await safeRequest(url, {
     method: 'GET',
-    headers: { Accept: 'image/*', 'User-Agent': 'Photoreel/1.0 (image intake)' },
+    headers: kind === 'music' ? { Accept: 'audio/*', 'User-Agent': 'Photoreel/1.0 (music intake)' } : { Accept: 'image/*', 'User-Agent': 'Photoreel/1.0 (image intake)' },
     policy: opts.policy,
     followRedirects: true,
     signal,
@@ -55,14 +58,14 @@ export async function fetchImageToFile(url: string, destPath: string, opts: Fetc
   const declared = declaredRaw !== undefined && /^\d+$/.test(declaredRaw) ? Number(declaredRaw) : null;
   if (declared !== null && declared > maxBytes) {
     res.body.destroy();
-    throw tooLarge(maxBytes, ` (Content-Length: ${declared})`);
+    throw tooLarge(maxBytes, ` (Content-Length: ${declared})`, kind);
   }
 
   let bytes = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       bytes += chunk.length;
-      if (bytes > maxBytes) return cb(tooLarge(maxBytes));
+      if (bytes > maxBytes) return cb(tooLarge(maxBytes, '', kind));
       opts.onBytes?.(bytes, declared);
       cb(null, chunk);
     },
@@ -78,9 +81,9 @@ export async function fetchImageToFile(url: string, destPath: string, opts: Fetc
     const e = err as NodeJS.ErrnoException;
     if (e.syscall !== undefined && e.path !== undefined) {
       // A local file-system failure (disk full, ...), not the remote's fault.
-      throw new AppError('internal_error', 'could not store the downloaded image', { retryable: true, cause: err });
+      throw new AppError('internal_error', `could not store the downloaded ${kind}`, { retryable: true, cause: err });
     }
-    const msg = e.code === 'ECONNRESET' || e.message === 'aborted' ? 'the connection closed before the whole image arrived' : e.message;
+    const msg = e.code === 'ECONNRESET' || e.message === 'aborted' ? `the connection closed before the whole ${kind === 'music' ? 'file' : 'image'} arrived` : e.message;
     throw new AppError('fetch_failed', `download failed: ${msg}`, { retryable: true, cause: err });
   }
 

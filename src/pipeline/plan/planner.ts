@@ -1,9 +1,9 @@
-import type { JobOptions } from '../../core/job.js';
+import { MUSIC_DEFAULTS, musicSource, type JobOptions, type MusicInput } from '../../core/job.js';
 import { OUTPUT_SIZES, type Clip, type Fit, type Motion, type Plan, type TransitionType, type View } from '../../core/plan.js';
 import { MIXED_TRANSITIONS, PACE_TIMING, type MotionKind, type PromptSettings, type TransitionChoice } from './settings.js';
 import { cleanOverlayText } from './text.js';
 import { understandPrompt, type Lang, type Note, type Phrase, type PromptReading } from './understand-prompt.js';
-import { FIT_LABEL, MOTION_LABEL, TRANSITION_LABEL, type Group } from './vocabulary.js';
+import { FIT_LABEL, MOTION_LABEL, MUSIC_WITHOUT_SOURCE, TRANSITION_LABEL, type Group } from './vocabulary.js';
 
 /**
  * prompt + images + options -> plan (the timeline). Pure and synchronous: the same
@@ -45,6 +45,8 @@ export interface PlanInput {
   images: PlanImage[];
   prompt?: string;
   options?: JobOptions;
+  /** The request's music; its explicit settings win over the prompt's. */
+  music?: MusicInput;
 }
 
 export function planJob(input: PlanInput): Plan {
@@ -62,7 +64,11 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
   const say = (n: Note) => n[lang];
   const notes: string[] = preface.map(say);
 
-  notes.push(...phraseNotes(reading.phrases, opts, lang));
+  // With music in the request, "add some music" is answered: say so instead of "the video is silent".
+  const phrases = input.music
+    ? reading.phrases.map((p) => (p.meaning.en === MUSIC_WITHOUT_SOURCE.en ? { ...p, meaning: { en: 'music requested: the request\'s "music" plays', zh: '需要音乐：使用请求中的 music' } } : p))
+    : reading.phrases;
+  notes.push(...phraseNotes(phrases, opts, lang));
   notes.push(...reading.remarks.map(say));
   const fromOptions = (name: string, value: unknown) =>
     notes.push(lang === 'zh' ? `请求参数 options.${name} = ${JSON.stringify(value)}` : `options.${name} = ${JSON.stringify(value)}`);
@@ -155,7 +161,7 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
   const durationMs = n * holdMs;
 
   const overlays = overlaysFor(s, clips, holdMs, durationMs, warnings);
-  const audio = audioFor(s, durationMs);
+  const audio = audioFor(s, durationMs, input.music);
 
   const spi = round2(secondsPerImage);
   const total = durationMs / 1000;
@@ -183,11 +189,19 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
   } else if (!opts.fit && s.fit === undefined) {
     notes.push(say({ en: `fit: ${FIT_LABEL[fitChoice][0]}`, zh: `适配：${FIT_LABEL[fitChoice][1]}` }));
   }
-  if (audio) {
+  if (audio?.source !== undefined) {
+    const fromPrompt = s.audio?.off ? say({ en: ' ("no music" in the prompt ignored: the request gives music)', zh: '（提示中的"不要音乐"已忽略：请求提供了音乐）' }) : '';
     notes.push(
       say({
-        en: `music: volume ${Math.round(audio.volume * 100)}%, fade in ${audio.fadeInMs / 1000} s, fade out ${audio.fadeOutMs / 1000} s (recorded only: no music source yet, the video is silent)`,
-        zh: `音乐：音量 ${Math.round(audio.volume * 100)}%，淡入 ${audio.fadeInMs / 1000} 秒，淡出 ${audio.fadeOutMs / 1000} 秒（仅记录：目前没有音乐来源，视频无声）`,
+        en: `music: volume ${Math.round(audio.volume * 100)}%, fade in ${audio.fadeInMs / 1000} s, fade out ${audio.fadeOutMs / 1000} s, loudness ${audio.loudnessLufs} LUFS, looped or trimmed to ${durationMs / 1000} s`,
+        zh: `音乐：音量 ${Math.round(audio.volume * 100)}%，淡入 ${audio.fadeInMs / 1000} 秒，淡出 ${audio.fadeOutMs / 1000} 秒，响度 ${audio.loudnessLufs} LUFS，循环或截取为 ${durationMs / 1000} 秒`,
+      }) + fromPrompt,
+    );
+  } else if (audio) {
+    notes.push(
+      say({
+        en: `music: volume ${Math.round(audio.volume * 100)}%, fade in ${audio.fadeInMs / 1000} s, fade out ${audio.fadeOutMs / 1000} s (recorded only: no music source in the request's "music", the video is silent)`,
+        zh: `音乐：音量 ${Math.round(audio.volume * 100)}%，淡入 ${audio.fadeInMs / 1000} 秒，淡出 ${audio.fadeOutMs / 1000} 秒（仅记录：请求中没有音乐来源 music，视频无声）`,
       }),
     );
   }
@@ -365,17 +379,36 @@ function overlaysFor(s: PromptSettings, clips: Clip[], holdMs: number, durationM
   return overlays;
 }
 
-function audioFor(s: PromptSettings, durationMs: number): Plan['audio'] {
+function audioFor(s: PromptSettings, durationMs: number, music: MusicInput | undefined): Plan['audio'] {
   const a = s.audio;
+  if (music) {
+    // Explicit request fields > the prompt's words (even "no music": the request is explicit) > defaults.
+    const fades = fitFades(
+      music.fadeInMs ?? a?.fadeInMs ?? MUSIC_DEFAULTS.fadeInMs,
+      music.fadeOutMs ?? a?.fadeOutMs ?? MUSIC_DEFAULTS.fadeOutMs,
+      durationMs,
+    );
+    return {
+      source: musicSource(music),
+      volume: clamp(music.volume ?? a?.volume ?? MUSIC_DEFAULTS.volume, 0, 2),
+      ...fades,
+      loudnessLufs: music.loudnessLufs ?? MUSIC_DEFAULTS.loudnessLufs,
+    };
+  }
   if (!a || a.off || (a.volume === undefined && a.fadeInMs === undefined && a.fadeOutMs === undefined)) return undefined;
-  let fadeInMs = Math.round(Math.max(0, a.fadeInMs ?? 0));
-  let fadeOutMs = Math.round(Math.max(0, a.fadeOutMs ?? 0));
+  return { volume: clamp(a.volume ?? 1, 0, 1), ...fitFades(a.fadeInMs ?? 0, a.fadeOutMs ?? 0, durationMs) };
+}
+
+/** Fades that together would outlast the video are shortened in proportion. */
+function fitFades(inMs: number, outMs: number, durationMs: number): { fadeInMs: number; fadeOutMs: number } {
+  let fadeInMs = Math.round(Math.max(0, inMs));
+  let fadeOutMs = Math.round(Math.max(0, outMs));
   if (fadeInMs + fadeOutMs > durationMs) {
     const k = durationMs / (fadeInMs + fadeOutMs);
     fadeInMs = Math.floor(fadeInMs * k);
     fadeOutMs = Math.floor(fadeOutMs * k);
   }
-  return { volume: clamp(a.volume ?? 1, 0, 1), fadeInMs, fadeOutMs };
+  return { fadeInMs, fadeOutMs };
 }
 
 function clamp(v: number, lo: number, hi: number): number {

@@ -264,6 +264,12 @@ const MUSIC = '(?:background music|music|bgm|soundtrack|audio|song|sound)';
 const ZH_MUSIC = '(?:背景音乐|音乐|配乐|bgm|音频|歌曲|声音)';
 export const MUSIC_MENTION = /music|bgm|soundtrack|audio|song|sound|tune|音乐|配乐|音频|歌/;
 
+/** The note on a music phrase when the request has no `music` (the planner swaps it when it has). */
+export const MUSIC_WITHOUT_SOURCE = {
+  en: 'music requested: no music source in the request (send it as "music": {"url": ...}), so the video is silent (volume and fades are kept in plan.audio)',
+  zh: '需要音乐：请求中没有音乐来源（请用 "music": {"url": ...} 提供），视频暂无声音（音量和淡入淡出记录在 plan.audio 中）',
+} as const;
+
 const setVolume = (fixed?: number): Rule['apply'] => (m, s) => {
   let pct: number;
   if (fixed !== undefined) pct = fixed;
@@ -477,7 +483,7 @@ export const RULES: Rule[] = [
   rule(['fades'], String.raw`\b(?:${DUR} )?fade[sd]?[ -]?(?:in|out)\b(?: (?:and|&|/) (?:fade[ -]?)?(?:in|out)\b)?(?: (?:the )?${MUSIC})?(?: (?:over|for|of|in|during) ?(?:the (?:first|last) )?${DUR})?(?: (?:at|to) the (?:end|start|beginning))?`, setFades),
   rule(['fades'], String.raw`${ZH_MUSIC}(?:要|要有|需要|在开头|在结尾|开头|结尾)?(?:淡入|淡出|渐强|渐弱|渐入|渐出)(?:(?:和|与|、|并|,)?(?:淡入|淡出|渐强|渐弱|渐入|渐出))?|(?:淡入|渐强|渐入)(?:和|与|、)?(?:淡出|渐弱|渐出)?的?${ZH_MUSIC}|(?:开头|结尾|最后|末尾)(?:淡入|淡出|渐隐|渐显)|淡出|渐隐|渐弱`, setFades),
   rule(['info'], String.raw`\b(?:(?:lo-?fi|upbeat|chill|calm|epic|happy|relaxing|acoustic|piano|jazz|pop|rock|electronic|edm|ambient|cinematic|corporate|inspiring|uplifting|romantic|dramatic|some|nice|add|with) )?(?:background music|music|bgm|soundtrack|song|tune)s?\b|背景音乐|音乐|配乐|歌曲`,
-    info('music requested: there is no music source yet, so the video is silent (volume and fades are kept in plan.audio)', '需要音乐：目前还没有音乐来源，视频暂无声音（音量和淡入淡出记录在 plan.audio 中）', true)),
+    info(MUSIC_WITHOUT_SOURCE.en, MUSIC_WITHOUT_SOURCE.zh, true)),
 
   /* output format */
   rule(['info'], String.raw`\b(?:mp4|h\.?264|avc|x264)\b`, info('MP4 (H.264), the output format', 'MP4（H.264），即输出格式')),

@@ -20,12 +20,14 @@ export interface UploadRecord {
   id: string;
   tenant: string;
   bytes: number;
-  /** Detected by content: jpeg | png | webp | gif | avif | tiff | heic. */
+  /** Detected by content: jpeg | png | webp | gif | avif | tiff | heic, or music: mp3 | wav | m4a | aac. */
   type: string;
   contentType: string;
-  /** Pixel size after orientation (EXIF / irot). */
-  width: number;
-  height: number;
+  /** Pixel size after orientation (EXIF / irot); null for music. */
+  width: number | null;
+  height: number | null;
+  /** Music only: its length as probed. */
+  durationMs?: number;
   /** The client's file name (multipart), for people reading the record; never used as a path. */
   filename: string | null;
   createdAt: string;
@@ -39,7 +41,14 @@ export const MIME_BY_TYPE: Record<string, string> = {
   avif: 'image/avif',
   tiff: 'image/tiff',
   heic: 'image/heic',
+  mp3: 'audio/mpeg',
+  wav: 'audio/wav',
+  m4a: 'audio/mp4',
+  aac: 'audio/aac',
 };
+
+/** Upload types that are music (the rest are photos). */
+export const MUSIC_UPLOAD_TYPES: readonly string[] = ['mp3', 'wav', 'm4a', 'aac'];
 
 const TENANT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -108,6 +117,19 @@ export async function checkUploadsExist(storage: ObjectStorage, tenant: string, 
       return new AppError('validation_error', `${field}: no upload "${img.upload}" (send the file to POST /v1/uploads first; uploads belong to the tenant that sent them)`, { field });
     }
   }
+  return null;
+}
+
+/**
+ * For POST /v1/jobs: the request's `music.upload` must be this tenant's upload, and music (a
+ * photo there is a mistake worth a 400, not a failed job); null when fine or not an upload.
+ */
+export async function checkMusicUpload(storage: ObjectStorage, tenant: string, music: { upload?: string } | undefined): Promise<AppError | null> {
+  if (music?.upload === undefined) return null;
+  const field = 'music.upload';
+  const rec = await getUpload(storage, tenant, music.upload);
+  if (!rec) return new AppError('validation_error', `${field}: no upload "${music.upload}" (send the file to POST /v1/uploads first; uploads belong to the tenant that sent them)`, { field });
+  if (!MUSIC_UPLOAD_TYPES.includes(rec.type)) return new AppError('validation_error', `${field}: upload "${music.upload}" is a ${rec.type.toUpperCase()} photo, not music`, { field });
   return null;
 }
 

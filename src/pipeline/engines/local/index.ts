@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { AppError } from '../../../core/errors.js';
 import { probeVideo } from '../../media/ffprobe.js';
 import type { Engine, RenderOutput, RenderRequest } from '../engine.js';
+import { mixMusic } from './audio.js';
 import { buildFfmpegArgs, buildFilterGraph, planSegments } from './filtergraph.js';
 import { renderOverlays } from './overlays.js';
 import { planStillJobs, prepareStills, throwIfAborted } from './prepare-images.js';
@@ -17,7 +18,7 @@ import { frameTimeline } from './timeline.js';
  * encodes H.264 (High, yuv420p, BT.709, +faststart): see filtergraph.ts for the graph and
  * motion.ts for how the Ken Burns motion stays smooth. Plans with more clips than
  * `maxClipsPerRun` render as several such runs joined by stream copy (bounded memory).
- * No audio track yet (music is a later issue).
+ * With music, audio.ts mixes it in afterwards (video copied); without, the MP4 has no audio track.
  */
 
 export interface LocalEngineOptions {
@@ -37,9 +38,10 @@ export interface LocalEngineOptions {
   onFfmpegSpawn?(pid: number): void;
 }
 
-/** Share of the progress bar given to photo preparation; the encode gets the rest but the last 2 %. */
+/** Share of the progress bar given to photo preparation; the encode gets the rest but the last 2 % (and the music mix's share). */
 const PREP_SHARE = 0.15;
 const ENCODE_END = 0.98;
+const MUSIC_SHARE = 0.06;
 
 /**
  * 6 clips per run at 1080p (~14 at 720p). Measured at 1080p veryfast: x264 itself ~270 MB,
@@ -109,6 +111,8 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
   const threads = Math.max(1, os.availableParallelism());
   let doneFrames = 0;
   const segFiles: string[] = [];
+  const music = req.music && plan.audio?.source !== undefined ? { file: req.music, audio: plan.audio } : undefined;
+  const encodeEnd = music ? ENCODE_END - MUSIC_SHARE : ENCODE_END;
   for (const [k, seg] of segments.entries()) {
     const graph = buildFilterGraph(plan, graphClips, overlays, seg);
     const script = `graph${k}.txt`;
@@ -135,7 +139,7 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
       cwd: workDir,
       signal,
       what: 'encoding the video',
-      onFrame: (n) => progress(PREP_SHARE + (ENCODE_END - PREP_SHARE) * Math.min(1, (base + n) / total)),
+      onFrame: (n) => progress(PREP_SHARE + (encodeEnd - PREP_SHARE) * Math.min(1, (base + n) / total)),
       onSpawn: opts.onFfmpegSpawn,
     });
     doneFrames += graph.frames;
@@ -150,6 +154,21 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
       signal,
       what: 'joining the video segments',
     });
+  }
+  if (music) {
+    const mix = await mixMusic({
+      ffmpegPath: opts.ffmpegPath,
+      workDir,
+      videoFile: 'video.mp4',
+      music: music.file,
+      audio: music.audio,
+      totalFrames: total,
+      fps: plan.output.fps,
+      signal,
+      onProgress: (f) => progress(encodeEnd + MUSIC_SHARE * f),
+      onSpawn: opts.onFfmpegSpawn,
+    });
+    log?.debug({ ...mix }, 'local engine: music mixed');
   }
   const encoded = Date.now();
 
@@ -171,6 +190,7 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
     throw new AppError('render_failed', 'The rendered video could not be read back.', { retryable: true, cause: err });
   }
   if (probe.codec !== 'h264') throw new AppError('render_failed', 'The rendered video has an unexpected format.', { retryable: true, cause: new Error(`codec ${probe.codec}`) });
+  if (probe.hasAudio !== (music !== undefined)) throw new AppError('render_failed', 'The rendered video has an unexpected audio track.', { retryable: true, cause: new Error(`hasAudio ${probe.hasAudio}`) });
   log?.debug({ prepareMs: prepared - started, encodeMs: encoded - prepared, totalMs: Date.now() - started, bytes: probe.bytes }, 'local engine: done');
   progress(1);
   return {
