@@ -258,8 +258,10 @@ describe('local engine', () => {
     }
     expect(d2.length).toBeGreaterThan(100);
     const rms = Math.sqrt(d2.reduce((s, v) => s + v * v, 0) / d2.length);
-    // zoompan measures ~1.0-1.4 px/frame^2 RMS on the same kind of test; we measured ~0.2
-    expect(rms).toBeLessThan(0.35);
+    // zoompan measures ~1.0-1.4 px/frame^2 RMS on the same kind of test; we measure ~0.04,
+    // most of it this per-dot estimate's own noise through x264 (motion-smoothness.test.ts
+    // measures the filters themselves: ~0.005)
+    expect(rms).toBeLessThan(0.1);
     // and the dots are where the plan says (within a pixel)
     expect(Math.max(...offsets)).toBeLessThan(1.5);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Clip, Motion, Plan, TransitionType } from '../../src/core/plan.js';
 import { buildFfmpegArgs, buildFilterGraph, planSegments, type GraphClip } from '../../src/pipeline/engines/local/filtergraph.js';
-import { frameWindows, lookupExpr, motionFilters, planStill, solveAxis } from '../../src/pipeline/engines/local/motion.js';
+import { frameWindows, lookupExpr, motionGraph, planStill, solveAxis, swscaleStep } from '../../src/pipeline/engines/local/motion.js';
 import { escapePango, safeArea } from '../../src/pipeline/engines/local/overlays.js';
 import { frameTimeline, totalFrames } from '../../src/pipeline/engines/local/timeline.js';
 
@@ -193,21 +193,42 @@ describe('segments', () => {
 });
 
 describe('motion', () => {
-  it('solveAxis hits the ideal mapping to well under a pixel', () => {
-    let worst = 0;
+  it('solveAxis hits the ideal mapping to hundredths of a pixel', () => {
+    const errors: number[] = [];
     for (let k = 0; k < 200; k++) {
       const w = 1700 + ((k * 37) % 500);
-      const a = 60 + ((k * 53) % 100) / 7;
-      const s = solveAxis(a, w, 2400, 2304, 1920);
-      worst = Math.max(worst, s.error);
-      // the modelled mapping must be consistent with the reported error
-      const r = 2304 / s.scaled;
+      const a = 100 + ((k * 53) % 100) / 7;
+      const s = solveAxis(a, w, 2500, 1920);
+      // Within ~0.5 % of ratio 1 swscale snaps to an unscaled copy (whole pixels only);
+      // planStill's resampled copy of the still covers those frames.
+      if (Math.abs(w / 1920 - 1) > 0.005) errors.push(s.error);
+      // the modelled mapping (swscale's fixed-point step) must be consistent with the reported error
+      const r = swscaleStep(s.cropSize, s.scaled);
       const e0 = s.crop + (s.offset + 0.5) * r - (a + (0.5 * w) / 1920);
+      const e1 = e0 + 1919 * (r - w / 1920);
       expect(Math.abs(e0)).toBeLessThanOrEqual(s.error + 1e-9);
-      expect(s.crop % 2).toBe(0);
+      expect(Math.abs(e1)).toBeLessThanOrEqual(s.error + 1e-9);
+      // the crop covers the window and stays inside the still; the output fits the scaled frame
+      expect(s.crop).toBeLessThan(a);
+      expect(s.crop + s.cropSize).toBeGreaterThan(a + w);
+      expect(s.crop + s.cropSize).toBeLessThanOrEqual(2500);
       expect(s.offset + 1920).toBeLessThanOrEqual(s.scaled);
     }
-    expect(worst).toBeLessThan(0.6);
+    errors.sort((x, y) => x - y);
+    // (the old fixed-size crop: up to ~0.25 px)
+    expect(errors[errors.length >> 1]!).toBeLessThan(0.01);
+    expect(errors[errors.length - 1]!).toBeLessThan(0.05);
+  });
+
+  it('planStill places every Ken Burns frame within hundredths of a pixel, luma and chroma', () => {
+    const out = { width: 1920, height: 1080 };
+    for (const motion of [KB, { ...KB, from: KB.to, to: KB.from }, { ...KB, from: { zoom: 1.2, x: 0.4, y: 0.5 }, to: { zoom: 1.2, x: 0.6, y: 0.5 } }]) {
+      const still = planStill(frameWindows(motion, 90, out, out), out, 2);
+      expect(still.width % 2).toBe(0);
+      expect(still.height % 2).toBe(0);
+      expect(still.motion!.luma.maxErrorPx).toBeLessThan(0.05);
+      expect(still.motion!.chroma.maxErrorPx).toBeLessThan(0.05);
+    }
   });
 
   it('lookupExpr returns values[n] for every n', () => {
@@ -223,7 +244,7 @@ describe('motion', () => {
     const out = { width: 1280, height: 720 };
     const fitted = { width: 1280, height: 960 };
     const none = frameWindows({ type: 'none' }, 10, fitted, out);
-    expect(motionFilters(planStill(none, out, 2), out)).toBe('');
+    expect(motionGraph(planStill(none, out, 2), out, { fps: 30, id: 'k0' })).toBeNull();
     const w = frameWindows({ ...KB, to: { zoom: 1.2, x: 0.55, y: 0.4 } }, 61, fitted, out);
     expect(w[0]).toEqual({ x: 0, y: 120, w: 1280, h: 720 });
     expect(w[60]!.w).toBeCloseTo(1280 / 1.2, 6);

@@ -1,5 +1,5 @@
 import type { Plan } from '../../../core/plan.js';
-import { motionFilters, type StillPlan } from './motion.js';
+import { motionGraph, type StillPlan } from './motion.js';
 import { frameTimeline, type FrameTimeline } from './timeline.js';
 
 export type { FrameTimeline };
@@ -14,7 +14,9 @@ export type { FrameTimeline };
  *
  * Per clip: movie -> BT.709 limited-range yuv420p (once, on the single decoded frame) ->
  * loop to the clip's frame count -> timestamps on the 1/fps grid (`fps` also stamps the
- * link's frame rate, which xfade checks) -> motion. Clips joined by transitions are chained
+ * link's frame rate, which xfade checks). Ken Burns clips first put a resampled copy of the
+ * still beside it and then loop and move each plane separately, merged back to yuv420p
+ * (motion.ts: motionGraph). Clips joined by transitions are chained
  * with xfade (offset = the next clip's start relative to the chain's start); cuts split the
  * timeline into runs that one `concat` joins. Overlays are composited last.
  *
@@ -121,21 +123,27 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
 
   for (const p of parts) {
     const c = clips[p.i]!;
-    const motion = motionFilters(c.still, out, p.from, p.frames);
-    const chain = [
+    const motion = motionGraph(c.still, out, { from: p.from, frames: p.frames, fps, id: `k${p.i}` });
+    const decode = [
       `movie=${c.file}:dec_threads=1`,
       // Once per clip, on the single decoded frame: JPEG's full-range BT.601 -> BT.709 limited
       // range (swscale's matrix conversion is slow; per frame it would cost 5x the motion).
       `scale=${motion ? '' : `w=${out.width}:h=${out.height}:`}out_color_matrix=bt709:out_range=tv:flags=bicubic`,
       'format=yuv420p',
-      `loop=loop=${p.frames - 1}:size=1:start=0`,
-      `settb=1/${fps}`,
-      'setpts=N',
-      `fps=${fps}`,
     ];
-    if (motion) chain.push(motion);
-    chain.push('format=yuv420p', 'setsar=1');
-    lines.push(`${chain.join(',')}[c${p.i}]`);
+    const timing = [`loop=loop=${p.frames - 1}:size=1:start=0`, `settb=1/${fps}`, 'setpts=N', `fps=${fps}`];
+    if (!motion) {
+      lines.push(`${[...decode, ...timing, 'format=yuv420p', 'setsar=1'].join(',')}[c${p.i}]`);
+      continue;
+    }
+    // Ken Burns: each plane loops and moves on its own (motion.ts); one line per clip all the same.
+    lines.push(
+      [
+        `${[...decode, motion.prepare].join(',')}`,
+        ...motion.planes.map((pl) => `[${pl.input}]${[...timing, pl.filters].join(',')}[${pl.output}]`),
+        `${motion.merge},setsar=1[c${p.i}]`,
+      ].join(';'),
+    );
   }
 
   // Chain xfades within runs; cuts start a new run.
