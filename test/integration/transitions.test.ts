@@ -166,7 +166,8 @@ describe('transitions: each named one, rendered and measured on decoded frames',
     // Every frame around the cut is one photo or the other, and the switch happens once.
     const seq = around.map((c) => (near(c, pa) ? 'a' : near(c, pb) ? 'b' : '?')).join('');
     expect(seq).toMatch(/^a+b+$/);
-    // (Measured: after a chain of xfades the cut lands one frame late, at frame at + 1.)
+    // Within a frame of the plan. (Measured: after xfades the cut can land one frame late; a
+    // fade's last blended frame shows the next photo whole. Known, not yet fixed.)
     expect(Math.abs(seq.indexOf('b') - 3)).toBeLessThanOrEqual(1);
     expect(all.length).toBe(tl.totalFrames);
   });

@@ -44,11 +44,13 @@ const ENCODE_END = 0.98;
 const MUSIC_SHARE = 0.06;
 
 /**
- * 6 clips per run at 1080p (~14 at 720p). Measured at 1080p veryfast: x264 itself ~270 MB,
- * plus ~65 MB per clip in the graph (8 clips: 800 MB), so ~650 MB peak per ffmpeg run.
+ * 4 clips per run at 1080p (~9 at 720p). ffmpeg holds every clip's chain until its graph
+ * ends: x264 itself ~270 MB, plus ~100 MB per 1080p Ken Burns clip (the still, its resampled
+ * twin and their planes; see motion.ts). Measured on W1 (bench/): 4 per run peaks at 697 MB
+ * of ffmpeg and renders faster than 6 per run (903 MB).
  */
 export function defaultMaxClipsPerRun(pixels: number): number {
-  return Math.max(4, Math.round((6 * 1920 * 1080) / pixels));
+  return Math.max(3, Math.round((4 * 1920 * 1080) / pixels));
 }
 
 export function createLocalEngine(opts: LocalEngineOptions): Engine {
