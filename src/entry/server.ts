@@ -36,6 +36,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const { services, fileSigner } = composition;
   const app = createApp(services, { version: VERSION, fileSigner, uploads: registerCreateUpload });
 
+  // Scratch folders and half-written objects of work that died with an earlier process
+  // (embedded mode: one process per DATA_DIR). Before listening: an upload that arrives
+  // must never have its scratch file swept away under it.
+  await fs.rm(path.join(config.dataDir, 'work'), { recursive: true, force: true });
+  const swept = (await services.storage.sweepIncomplete?.()) ?? 0;
+  if (swept > 0) logger.info({ files: swept }, 'removed partial writes left by an earlier process');
+
   const server = createAdaptorServer({ fetch: app.fetch, hostname: config.HOST }) as Server;
   // Slow clients must not hold sockets forever, but a 200 MB upload on a slow link is
   // legitimate: headers get 60 s, a whole request 30 min, and a socket that goes
@@ -51,11 +58,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const url = config.PUBLIC_BASE_URL ? config.publicBaseUrl : config.publicBaseUrl.replace(/:\d+$/, `:${port}`);
   fileSigner?.setBaseUrl(url);
 
-  // Scratch folders and half-written objects of work that died with an earlier process
-  // (embedded mode: one process per DATA_DIR).
-  await fs.rm(path.join(config.dataDir, 'work'), { recursive: true, force: true });
-  const swept = (await services.storage.sweepIncomplete?.()) ?? 0;
-  if (swept > 0) logger.info({ files: swept }, 'removed partial writes left by an earlier process');
   const consumer = new Consumer(services);
   if (opts.consumer !== false) consumer.start();
   logger.info({ url, host: config.HOST, port, dataDir: config.dataDir, version: VERSION, loopbackOnly: LOOPBACK.has(config.HOST), auth: config.apiKeys.length > 0 ? `${new Set(config.apiKeys.map((k) => k.tenant)).size} tenants` : 'off' }, 'photoreel listening');

@@ -103,19 +103,7 @@ export function registerCreateUpload(app: OpenAPIHono<AppEnv>) {
       if (musicType) return c.json(await storeMusic(c, file, id, received), 201);
       const info = await inspectImage(file, { maxPixels: s.config.MAX_IMAGE_PIXELS });
       if (info.path !== file) decoded = info.path;
-      const record: UploadRecord = {
-        id,
-        tenant,
-        bytes: received.bytes,
-        type: info.type,
-        contentType: MIME_BY_TYPE[info.type] ?? 'application/octet-stream',
-        width: info.width,
-        height: info.height,
-        filename: received.filename,
-        createdAt: new Date().toISOString(),
-      };
-      await saveUpload(s.storage, record, file);
-      s.logger.info({ uploadId: id, tenant, bytes: record.bytes, type: record.type, requestId: c.get('requestId') }, 'upload stored');
+      const record = await storeUpload(c, file, { id, tenant, bytes: received.bytes, type: info.type, width: info.width, height: info.height, filename: received.filename });
       return c.json({ id, bytes: record.bytes, type: record.type, width: record.width, height: record.height }, 201);
     } catch (err) {
       const e = toAppError(err);
@@ -135,19 +123,15 @@ async function storeMusic(c: Context<AppEnv>, file: string, id: string, received
   const max = s.config.MAX_MUSIC_BYTES;
   if (received.bytes > max) throw new AppError('music_too_large', `the music file is larger than the ${max}-byte limit (MAX_MUSIC_BYTES)`);
   const info = await inspectMusic(file, { ffmpegPath: s.config.FFMPEG_PATH, ffprobePath: s.config.FFPROBE_PATH });
-  const record: UploadRecord = {
-    id,
-    tenant,
-    bytes: received.bytes,
-    type: info.type,
-    contentType: MIME_BY_TYPE[info.type] ?? 'application/octet-stream',
-    width: null,
-    height: null,
-    durationMs: info.durationMs,
-    filename: received.filename,
-    createdAt: new Date().toISOString(),
-  };
-  await saveUpload(s.storage, record, file);
-  s.logger.info({ uploadId: id, tenant, bytes: record.bytes, type: record.type, requestId: c.get('requestId') }, 'upload stored');
+  const record = await storeUpload(c, file, { id, tenant, bytes: received.bytes, type: info.type, width: null, height: null, durationMs: info.durationMs, filename: received.filename });
   return { id, bytes: record.bytes, type: record.type as z.infer<typeof UploadSchema>['type'], width: null, height: null, durationMs: info.durationMs };
+}
+
+/** Saves the upload's bytes and its record (photo or music alike) and logs it. */
+async function storeUpload(c: Context<AppEnv>, file: string, fields: Omit<UploadRecord, 'contentType' | 'createdAt'>): Promise<UploadRecord> {
+  const s = c.get('services');
+  const record: UploadRecord = { ...fields, contentType: MIME_BY_TYPE[fields.type] ?? 'application/octet-stream', createdAt: new Date().toISOString() };
+  await saveUpload(s.storage, record, file);
+  s.logger.info({ uploadId: record.id, tenant: record.tenant, bytes: record.bytes, type: record.type, requestId: c.get('requestId') }, 'upload stored');
+  return record;
 }
