@@ -92,6 +92,8 @@ describe('crash and shutdown', () => {
       expect(done.result.video.durationMs).toBe(32_000);
       const videos = fs.readdirSync(path.join(dataDir, 'objects', 'videos', 'default')).filter((f) => f.endsWith('.mp4'));
       expect(videos).toEqual([`${json.id}.mp4`]);
+      // The scratch folder goes right after the final state is written (the API can show it a moment before).
+      for (const deadline = Date.now() + 10_000; fs.existsSync(path.join(dataDir, 'work', json.id)) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
       expect(fs.existsSync(path.join(dataDir, 'work', json.id))).toBe(false);
     } finally {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
