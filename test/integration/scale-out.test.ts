@@ -113,7 +113,9 @@ describe(`scale-out: API + 3 workers on SQS + S3`, () => {
     const jobs = await Promise.all(ids.map((id) => waitForJob(base, id, (j) => j.status !== 'queued' && j.status !== 'running', 240_000)));
     for (const j of jobs) expect(j.status).toBe('succeeded');
 
-    // Each job finished exactly once, and every worker took a share of the queue.
+    // Each job finished exactly once, and every worker took a share of the queue. (A worker's
+    // log line can arrive a moment after the API shows the job final.)
+    for (const deadline = Date.now() + 10_000; workers.flatMap(finished).length < JOBS && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
     const byWorker = workers.map((w) => finished(w));
     const all = byWorker.flat();
     expect(all.sort()).toEqual([...ids].sort());
