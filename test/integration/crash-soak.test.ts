@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePhoto } from '../helpers/images.js';
 import { exited, freePort, spawnService, waitUp } from '../helpers/processes.js';
-import { api, serveFolder, tempDir, webhookReceiver } from '../helpers/servers.js';
+import { api, isFinal, serveFolder, tempDir, waitForJob, webhookReceiver } from '../helpers/servers.js';
 
 /**
  * kill -9 at random moments while 20 jobs go through fetch, render, publish and webhook
@@ -187,15 +187,7 @@ describe('kill -9 inside the publish step', () => {
       await exited(child);
       child = spawnService(env);
       await waitUp(base);
-      for (const id of ids) {
-        const deadline = Date.now() + 90_000;
-        let job = (await api(base, 'GET', `/v1/jobs/${id}`)).json;
-        while (job.status !== 'succeeded' && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 200));
-          job = (await api(base, 'GET', `/v1/jobs/${id}`)).json;
-        }
-        expect(job.status).toBe('succeeded');
-      }
+      for (const id of ids) expect((await waitForJob(base, id, isFinal, 90_000)).status).toBe('succeeded');
       child.kill('SIGTERM');
       expect(await exited(child)).toBe(0);
       const videos = fs.readdirSync(path.join(dataDir, 'objects/videos/default')).filter((f) => f.endsWith('.mp4')).sort();
@@ -251,13 +243,7 @@ describe('kill -9 during an upload', () => {
       const { id } = (await upload.json()) as { id: string };
       const job = await api(base, 'POST', '/v1/jobs', { images: [{ upload: id }], options: { resolution: '720p', secondsPerImage: 1 } });
       expect(job.status).toBe(202);
-      const deadlineJob = Date.now() + 60_000;
-      let j = job.json;
-      while (j.status !== 'succeeded' && j.status !== 'failed' && Date.now() < deadlineJob) {
-        await new Promise((r) => setTimeout(r, 200));
-        j = (await api(base, 'GET', `/v1/jobs/${j.id}`)).json;
-      }
-      expect(j.status).toBe('succeeded');
+      expect((await waitForJob(base, job.json.id, isFinal, 60_000)).status).toBe('succeeded');
     } finally {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
       fs.rmSync(dataDir, { recursive: true, force: true });

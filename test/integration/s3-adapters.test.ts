@@ -16,7 +16,7 @@ import { AppError } from '../../src/core/errors.js';
 import { newId } from '../../src/core/ids.js';
 import type { JobRecord, JobStatus } from '../../src/core/job.js';
 import { createScaleOutResources, startAwsEmulator } from '../helpers/aws-emulator.js';
-import { makeJob } from '../helpers/jobs.js';
+import { expectOneIdempotentWinner, makeJob } from '../helpers/jobs.js';
 
 /**
  * The S3 adapters against a real S3 emulator (moto_server, or fauxqs without conditional
@@ -400,12 +400,7 @@ describe('S3JobStore: idempotent create', () => {
     const stores = Array.from({ length: 3 }, () => new S3JobStore({ client: newClient(), bucket, prefix }));
     const attempts = Array.from({ length: 10 }, (_, i) => stores[i % 3]!.create(makeJob(), { key: 'burst', fingerprint: `fp-${i}` }));
     const results = await Promise.all(attempts);
-    const created = results.filter((r) => r.created);
-    expect(created).toHaveLength(1);
-    const winner = created[0]!.job.id;
-    expect(new Set(results.map((r) => r.job.id))).toEqual(new Set([winner]));
-    const winnerFp = `fp-${results.findIndex((r) => r.created)}`;
-    for (const r of results.filter((x) => !x.created)) expect(r.existingFingerprint).toBe(winnerFp);
+    const winner = expectOneIdempotentWinner(results);
     expect((await store.list({ tenant: 'default', limit: 100 })).jobs.map((j) => j.id)).toEqual([winner]);
     expect(await store.countActive('default')).toBe(1);
   });

@@ -8,7 +8,7 @@ import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../src/ada
 import { SqliteJobStore } from '../../src/adapters/sqlite/job-store.js';
 import { newId } from '../../src/core/ids.js';
 import type { JobRecord, JobStatus } from '../../src/core/job.js';
-import { makeJob } from '../helpers/jobs.js';
+import { expectOneIdempotentWinner, makeJob } from '../helpers/jobs.js';
 
 
 const srcUrl = (p: string) => JSON.stringify(pathToFileURL(join(REPO, p)).href);
@@ -105,12 +105,7 @@ describe('SqliteJobStore.create and idempotency', () => {
     const { store: s2 } = open();
     const attempts = Array.from({ length: 60 }, (_, i) => (i % 2 ? s1 : s2).create(makeJob(), { key: 'burst', fingerprint: `fp-${i}` }));
     const results = await Promise.all(attempts);
-    const created = results.filter((r) => r.created);
-    expect(created).toHaveLength(1);
-    const winner = created[0]!.job.id;
-    expect(new Set(results.map((r) => r.job.id))).toEqual(new Set([winner]));
-    const winnerFp = `fp-${results.findIndex((r) => r.created)}`;
-    for (const r of results.filter((x) => !x.created)) expect(r.existingFingerprint).toBe(winnerFp);
+    expectOneIdempotentWinner(results);
     expect((await s1.list({ tenant: 'default', limit: 100 })).jobs).toHaveLength(1);
   });
 
