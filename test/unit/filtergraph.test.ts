@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Clip, Motion, Plan, TransitionType } from '../../src/core/plan.js';
-import { buildFfmpegArgs, buildFilterGraph, planSegments, type GraphClip } from '../../src/pipeline/engines/local/filtergraph.js';
+import { XFADE_PAD, blendedFades, buildFfmpegArgs, buildFilterGraph, fadeOpacity, planSegments, type GraphClip } from '../../src/pipeline/engines/local/filtergraph.js';
 import { frameWindows, lookupExpr, motionGraph, planStill, solveAxis, swscaleStep } from '../../src/pipeline/engines/local/motion.js';
 import { escapePango, safeArea } from '../../src/pipeline/engines/local/overlays.js';
 import { frameTimeline, totalFrames } from '../../src/pipeline/engines/local/timeline.js';
@@ -95,14 +95,34 @@ describe('buildFilterGraph', () => {
     expect(g.script).not.toContain('eval=frame');
   });
 
-  it('2 clips with a crossfade: xfade offset is the next clip\'s startMs, duration the transition', () => {
+  it('2 clips with a crossfade: blended, the fade\'s frames split off both clips, opacity falling by 1/(F+1) per frame', () => {
     const plan = makePlan([{ durationMs: 3500, transition: { type: 'fade', durationMs: 500 } }, { durationMs: 3000 }]);
     expect(plan.clips[1]!.startMs).toBe(3000);
     const g = buildFilterGraph(plan, stillsFor(plan));
-    expect(xfadeOffsets(g.script)).toEqual([3]);
-    expect(g.script).toContain('xfade=transition=fade:duration=0.500000:offset=3.000000');
+    expect(g.script).not.toContain('xfade');
     expect(loopCounts(g.script)).toEqual([105, 90]);
+    // clip 0: 90 frames alone, its last 15 blended with clip 1's first 15
+    expect(g.script).toContain('[c0s0]trim=start_frame=0:end_frame=90,setpts=PTS-STARTPTS[c0m]');
+    expect(g.script).toMatch(/\[c0s1\]trim=start_frame=90,setpts=PTS-STARTPTS,sendcmd=c='0\.016667 blend@f1 all_opacity 0\.875000;/);
+    expect(g.script).toContain('[c1s0]trim=end_frame=15,setpts=PTS-STARTPTS[c1h]');
+    expect(g.script).toContain('[c0t][c1h]blend@f1=all_mode=normal:all_opacity=0.937500[f1]');
+    expect(g.script).toContain('[c0m][f1][c1m]concat=n=3:v=1:a=0,settb=1/30,setpts=N[cat]');
     expect(g.frames).toBe(180); // 6.5 s - 0.5 s overlap
+  });
+
+  it('fade weights: (F - j) / (F + 1), never 0 or 1 inside the transition; a clip too short for two blends keeps an xfade', () => {
+    expect([0, 7, 14].map((j) => fadeOpacity(j, 15))).toEqual(['0.937500', '0.500000', '0.062500']);
+    // 1 s clips with 0.5 s fades on both sides: no frame of the middle clip alone, so its fade out is an xfade
+    const plan = makePlan([
+      { durationMs: 1000, transition: { type: 'fade', durationMs: 500 } },
+      { durationMs: 1000, transition: { type: 'fade', durationMs: 500 } },
+      { durationMs: 1000 },
+    ]);
+    expect(blendedFades(frameTimeline(plan))).toEqual([true, false, false]);
+    const g = buildFilterGraph(plan, stillsFor(plan));
+    expect(g.script).toContain('blend@f1');
+    expect(g.script).toContain('xfade=transition=fade');
+    expect(g.frames).toBe(Math.round((plan.durationMs * 30) / 1000));
   });
 
   it('3 clips: each xfade offset equals the next clip\'s startMs, per-clip transition lengths', () => {
@@ -121,16 +141,17 @@ describe('buildFilterGraph', () => {
 
   it('3 clips with a cut: concat with no overlap, the clip before the cut ends where the next starts', () => {
     const plan = makePlan([
-      { durationMs: 2500, transition: { type: 'fade', durationMs: 500 } },
+      { durationMs: 2500, transition: { type: 'wipeleft', durationMs: 500 } },
       { durationMs: 2000, transition: { type: 'cut', durationMs: 0 } },
       { durationMs: 2000 },
     ]);
     const g = buildFilterGraph(plan, stillsFor(plan));
     expect(xfadeOffsets(g.script)).toEqual([2]);
-    expect(g.script).toContain('[x1][c2]concat=n=2:v=1:a=0[cat]');
+    expect(g.script).toContain('[x1][c2]concat=n=2:v=1:a=0,settb=1/30,setpts=N[cat]');
     const tl = frameTimeline(plan);
     expect(tl.clips[1]!.startFrame + tl.clips[1]!.frames).toBe(tl.clips[2]!.startFrame);
-    expect(loopCounts(g.script)).toEqual([75, 60, 60]);
+    // the clip going into the xfade runs XFADE_PAD frames longer (xfade drops them)
+    expect(loopCounts(g.script)).toEqual([75 + XFADE_PAD, 60, 60]);
     expect(g.frames).toBe(180);
   });
 
@@ -157,7 +178,7 @@ describe('buildFilterGraph', () => {
   it('overlays are composited for their frames only, with fades', () => {
     const plan = makePlan([{ durationMs: 4000 }]);
     const g = buildFilterGraph(plan, stillsFor(plan), [{ file: 'o0.png', x: 10, y: 20, startMs: 1000, durationMs: 2000 }]);
-    expect(g.script).toContain('movie=o0.png,format=rgba,loop=loop=59:size=1:start=0,settb=1/30,setpts=N+30');
+    expect(g.script).toContain('movie=o0.png,format=rgba,scale=out_color_matrix=bt709:out_range=tv,format=yuva420p,loop=loop=59:size=1:start=0,settb=1/30,setpts=N+30');
     expect(g.script).toContain('fade=t=in:st=1.000000:d=0.300:alpha=1');
     expect(g.script).toContain('fade=t=out:st=2.700000:d=0.300:alpha=1');
     expect(g.script).toContain('overlay=x=10:y=20:eof_action=pass');

@@ -16,15 +16,14 @@ export type { FrameTimeline };
  * loop to the clip's frame count -> timestamps on the 1/fps grid (`fps` also stamps the
  * link's frame rate, which xfade checks). Ken Burns clips first put a resampled copy of the
  * still beside it and then loop and move each plane separately, merged back to yuv420p
- * (motion.ts: motionGraph). Clips joined by transitions are chained
- * with xfade (offset = the next clip's start relative to the chain's start); cuts split the
- * timeline into runs that one `concat` joins. Overlays are composited last.
+ * (motion.ts: motionGraph). Fades are blended (blendedFades: split, trim, blend); other
+ * transitions chain clips with xfade (offset = the next clip's start relative to the chain's
+ * start); one `concat` joins the pieces this makes, cuts included. Overlays are composited last.
  *
  * Long plans are split into segments (planSegments), one graph and one ffmpeg run each,
  * joined by stream copy: ffmpeg keeps every clip's chain alive until its graph ends.
  *
- * No audio: music is a later issue, so the graph has no audio branch and the output no
- * audio track.
+ * No audio: the graph makes the picture only; music is mixed in afterwards (audio.ts).
  */
 
 export interface GraphClip {
@@ -121,20 +120,29 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
     if (to > from) parts.push({ i, from, frames: to - from, at: fc.startFrame + from - seg.startFrame });
   });
 
-  for (const p of parts) {
+  const blended = blendedFades(tl);
+  const last = parts.length - 1;
+  const xfadeAfter = (k: number) => k < last && tl.clips[parts[k]!.i]!.xfade !== null && !blended[parts[k]!.i];
+  // Frames each chain makes beyond its part (see XFADE_PAD): into an xfade, and the last part
+  // when it comes out of one (the encoder stops at the segment's frame count).
+  const pad = (k: number) => (xfadeAfter(k) || (k === last && k > 0 && xfadeAfter(k - 1)) ? XFADE_PAD : 0);
+  parts.forEach((p, k) => {
     const c = clips[p.i]!;
-    const motion = motionGraph(c.still, out, { from: p.from, frames: p.frames, fps, id: `k${p.i}` });
+    const frames = p.frames + pad(k);
+    const motion = motionGraph(c.still, out, { from: p.from, frames, fps, id: `k${p.i}` });
     const decode = [
       `movie=${c.file}:dec_threads=1`,
       // Once per clip, on the single decoded frame: JPEG's full-range BT.601 -> BT.709 limited
       // range (swscale's matrix conversion is slow; per frame it would cost 5x the motion).
-      `scale=${motion ? '' : `w=${out.width}:h=${out.height}:`}out_color_matrix=bt709:out_range=tv:flags=bicubic`,
+      // zscale, not scale: swscale converts between YUV matrices through a full-frame RGB
+      // intermediate (~+40 MB per clip at 1080p, held until the graph ends; zimg works in tiles).
+      `zscale=${motion ? '' : `w=${out.width}:h=${out.height}:filter=bicubic:`}matrixin=470bg:rangein=full:matrix=709:range=limited:primariesin=709:primaries=709:transferin=709:transfer=709`,
       'format=yuv420p',
     ];
-    const timing = [`loop=loop=${p.frames - 1}:size=1:start=0`, `settb=1/${fps}`, 'setpts=N', `fps=${fps}`];
+    const timing = [`loop=loop=${frames - 1}:size=1:start=0`, `settb=1/${fps}`, 'setpts=N', `fps=${fps}`];
     if (!motion) {
       lines.push(`${[...decode, ...timing, 'format=yuv420p', 'setsar=1'].join(',')}[c${p.i}]`);
-      continue;
+      return;
     }
     // Ken Burns: each plane loops and moves on its own (motion.ts); one line per clip all the same.
     lines.push(
@@ -144,33 +152,63 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
         `${motion.merge},setsar=1[c${p.i}]`,
       ].join(';'),
     );
-  }
+  });
 
-  // Chain xfades within runs; cuts start a new run.
-  const runs: string[] = [];
-  let acc = `c${parts[0]!.i}`;
-  let runStart = parts[0]!.at;
-  for (let k = 0; k < parts.length - 1; k++) {
-    const p = parts[k]!;
-    const next = parts[k + 1]!;
-    const xf = tl.clips[p.i]!.xfade;
-    if (xf) {
-      const label = `x${next.i}`;
-      const offset = seconds(next.at - runStart, fps);
-      const duration = seconds(xf.frames, fps);
-      lines.push(`[${acc}][c${next.i}]xfade=transition=${xf.type}:duration=${duration}:offset=${offset}[${label}]`);
-      acc = label;
-    } else {
-      runs.push(acc);
-      acc = `c${next.i}`;
-      runStart = next.at;
+  // Join the clips: fades are blended (see blendedFades), other transitions chained with
+  // xfade, and the pieces this makes (xfade groups, blended fades; cuts split them too)
+  // joined by one concat.
+  // Frames of part k shown alone or in an xfade (its blended head and tail are split off).
+  const fadeIn = (k: number) => (k > 0 && blended[parts[k - 1]!.i] ? tl.clips[parts[k - 1]!.i]!.xfade!.frames : 0);
+  const fadeOut = (k: number) => (k < last && blended[parts[k]!.i] ? tl.clips[parts[k]!.i]!.xfade!.frames : 0);
+  const pieces: string[] = [];
+  let acc: string | null = null;
+  let groupStart = 0;
+  parts.forEach((p, k) => {
+    const fin = fadeIn(k);
+    const fout = fadeOut(k);
+    const mainFrames = p.frames - fin - fout;
+    let main: string | null = `c${p.i}`;
+    if (fin || fout) {
+      // split + trim: each part's frames go to one output, the others drop them unbuffered
+      // (concat consumes the pieces in timeline order). Every piece starts at pts 0.
+      const outs: string[] = [];
+      if (fin) outs.push(`trim=end_frame=${fin},setpts=PTS-STARTPTS[c${p.i}h]`);
+      if (mainFrames > 0) outs.push(`trim=start_frame=${fin}:end_frame=${fin + mainFrames + pad(k)},setpts=PTS-STARTPTS[c${p.i}m]`);
+      else main = null;
+      if (fout) outs.push(`trim=start_frame=${p.frames - fout},setpts=PTS-STARTPTS,${fadeCommands(p.i + 1, fout, fps)}[c${p.i}t]`);
+      lines.push(`[c${p.i}]split=${outs.length}${outs.map((_, n) => `[c${p.i}s${n}]`).join('')}`);
+      outs.forEach((o, n) => lines.push(`[c${p.i}s${n}]${o}`));
+      if (main) main = `c${p.i}m`;
     }
-  }
-  runs.push(acc);
-  let video = runs[0]!;
-  if (runs.length > 1) {
+    if (fin) {
+      const prev = parts[k - 1]!.i;
+      lines.push(`[c${prev}t][c${p.i}h]blend@f${p.i}=all_mode=normal:all_opacity=${fadeOpacity(0, fin)}[f${p.i}]`);
+      pieces.push(`f${p.i}`);
+    }
+    if (main) {
+      const xf = k > 0 ? tl.clips[parts[k - 1]!.i]!.xfade : null;
+      if (acc !== null && xf) {
+        const label = `x${p.i}`;
+        lines.push(`[${acc}][${main}]xfade=transition=${xf.type}:duration=${seconds(xf.frames, fps)}:offset=${seconds(p.at - groupStart, fps)}[${label}]`);
+        acc = label;
+      } else {
+        acc = main;
+        groupStart = p.at + fin;
+      }
+    }
+    // The group ends unless an xfade follows.
+    if (acc !== null && !(k < last && tl.clips[p.i]!.xfade && !blended[p.i])) {
+      pieces.push(acc);
+      acc = null;
+    }
+  });
+  let video = pieces[0]!;
+  if (pieces.length > 1) {
     video = 'cat';
-    lines.push(`${runs.map((r) => `[${r}]`).join('')}concat=n=${runs.length}:v=1:a=0[${video}]`);
+    // concat places each piece after the previous one by its timestamps, guessing a piece's
+    // length from its frame count (a one-frame piece would get none): the frames are
+    // consecutive, so they are simply renumbered.
+    lines.push(`${pieces.map((r) => `[${r}]`).join('')}concat=n=${pieces.length}:v=1:a=0,settb=1/${fps},setpts=N[${video}]`);
   }
 
   overlays.forEach((o, k) => {
@@ -186,6 +224,10 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
     const chain = [
       `movie=${o.file}`,
       'format=rgba',
+      // Once, before the loop: to the video's BT.709 limited range (overlay would otherwise
+      // convert RGB with its BT.601 default, shifting colours such as emoji's).
+      'scale=out_color_matrix=bt709:out_range=tv',
+      'format=yuva420p',
       `loop=loop=${s1 - s0 - 1}:size=1:start=0`,
       `settb=1/${fps}`,
       `setpts=N+${s0}`,
@@ -202,6 +244,51 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
 
   lines.push(`[${video}]format=yuv420p[vout]`);
   return { script: lines.join(';\n') + '\n', output: 'vout', frames: segFrames };
+}
+
+/**
+ * Extra frames at the end of a clip's chain that goes into an xfade. ffmpeg 5.1's xfade keeps
+ * blending while the first input's frame is at most `duration` past the offset (one frame
+ * more than the transition: pure second input), and ends the transition early if it finds the
+ * first input's end queued before the second input's frame; which of the two comes first
+ * depends on scheduling, and when it is the end, it drops a frame or stamps the next one a
+ * frame late. With the first input 3 frames longer than the transition, the transition is
+ * over (xfade drops the rest of the first input) before its end can be seen.
+ */
+export const XFADE_PAD = 3;
+
+/** Transitions drawn by blendedFades instead of xfade. */
+const BLENDED = new Set<string>(['fade']);
+
+/**
+ * Per clip: whether its fade into the next one is drawn with `blend` rather than `xfade`.
+ * Why: ffmpeg 5.1's xfade computes `fade` per pixel in floats (~16 ms CPU per 1080p frame,
+ * measured), while blend's normal mode is SIMD (~4 ms), given a new opacity per frame by
+ * sendcmd; and its weights are ours, symmetric: no frame of the transition shows either
+ * photo alone (xfade's first fade frame is all of the first photo). The two sides are split
+ * off their clips with trim, so every clip needs a frame of its own between a blended
+ * fade in and out; where it has none, the fade stays an xfade.
+ */
+export function blendedFades(tl: FrameTimeline): boolean[] {
+  const blend = tl.clips.map((c) => c.xfade !== null && BLENDED.has(c.xfade.type));
+  tl.clips.forEach((c, i) => {
+    if (i > 0 && blend[i - 1] && tl.clips[i - 1]!.xfade!.frames >= c.frames) blend[i - 1] = false;
+    const fin = i > 0 && blend[i - 1] ? tl.clips[i - 1]!.xfade!.frames : 0;
+    if (blend[i] && fin + c.xfade!.frames >= c.frames) blend[i] = false;
+  });
+  return blend;
+}
+
+/** Weight of the outgoing photo in frame j of an F-frame fade: (F - j) / (F + 1), from just under 1 to just over 0. */
+export function fadeOpacity(j: number, frames: number): string {
+  return ((frames - j) / (frames + 1)).toFixed(6);
+}
+
+/** sendcmd for the fade into clip `next`: frame j's opacity, sent half a frame before it (the tail starts at pts 0). */
+function fadeCommands(next: number, frames: number, fps: number): string {
+  const cmds: string[] = [];
+  for (let j = 1; j < frames; j++) cmds.push(`${((j - 0.5) / fps).toFixed(6)} blend@f${next} all_opacity ${fadeOpacity(j, frames)}`);
+  return cmds.length ? `sendcmd=c='${cmds.join(';')}'` : 'null';
 }
 
 export interface EncodeOptions {
