@@ -1,196 +1,88 @@
 /**
- * Render benchmark: Photoreel's local engine vs. a hand-written single ffmpeg command doing
- * the same edit. See bench/README.md. Run: `npm run bench` (or `npm run bench -- --quick`).
+ * Render benchmark (issue 7): Photoreel's local engine against a hand-written single ffmpeg
+ * command doing the same edit (zoompan + xfade) and against the encode floor (libx264 alone on
+ * raw frames), with SSIM of each against an independent high-quality reference render.
+ * See bench/README.md.
+ *
+ *   npm run bench                      W1, W2, W3
+ *   npm run bench -- --only W1,W3      a selection
+ *   npm run bench -- --quick           Q1, Q2 (small, for a fast check)
+ *   options: --with-upscale (also the old 2x-upscale zoompan command, slow), --ref-ss N
+ *   (reference supersampling, default 1), --keep (keep the videos and print where)
  */
-import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Plan } from '../src/core/plan.js';
 import { createLocalEngine } from '../src/pipeline/engines/local/index.js';
+import { fittedSize, frameWindows } from '../src/pipeline/engines/local/motion.js';
+import { frameTimeline } from '../src/pipeline/engines/local/timeline.js';
 import { probeVideo } from '../src/pipeline/media/ffprobe.js';
-import { makePhoto, type Rgb } from '../test/helpers/images.js';
+import type { Motion } from '../src/core/plan.js';
+import { frameShift, type FrameShift } from './lib/align.js';
+import { CRF, PRESET, REFERENCE_CRF, baselineArgs, decodeRawArgs, floorEncodeArgs, parseSsimStats, referenceArgs, referenceGraph, ssimPassArgs, upscaleBaselineArgs, type SsimStats } from './lib/commands.js';
+import { sampler, timedRun } from './lib/proc.js';
+import { CACHE_DIR, QUICK_WORKLOADS, WORKLOADS, type Workload, assertWindowsInsideCrop, geometry, photosFor, planFor, totalFrames, windowAt } from './lib/workloads.js';
 
-const quick = process.argv.includes('--quick');
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const option = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = flag('--quick');
+const withUpscale = flag('--with-upscale');
+const keep = flag('--keep');
+const refSs = Number(option('--ref-ss') ?? 1);
+const only = option('--only')?.split(',').map((s) => s.trim().toUpperCase());
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
 const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe';
-const PRESET = 'veryfast';
-const CRF = 20;
+const THREADS = Math.max(1, os.availableParallelism());
+/** Frames per raw chunk of the encode floor (900 1080p frames = 2.8 GB in /dev/shm). */
+const FLOOR_CHUNK = 900;
+const RSS_TARGET = 500 * 1048576;
 
-interface Workload {
-  name: string;
-  photos: { width: number; height: number }[];
-  out: { width: number; height: number };
-  fps: number;
-  secondsPerPhoto: number;
-  transitionSeconds: number;
-}
-
-const W1: Workload = {
-  name: 'W1: 10 photos (12-24 MP JPEG) -> 30 s 1080p30, 3 s each, 0.75 s crossfades, Ken Burns',
-  photos: Array.from({ length: 10 }, (_, i) => (i % 2 ? { width: 6000, height: 4000 } : { width: 4000, height: 3000 })),
-  out: { width: 1920, height: 1080 },
-  fps: 30,
-  secondsPerPhoto: 3,
-  transitionSeconds: 0.75,
-};
-const QUICK: Workload = {
-  name: 'quick: 4 photos (3-6 MP JPEG) -> 8 s 720p30, 2 s each, 0.5 s crossfades, Ken Burns',
-  photos: Array.from({ length: 4 }, (_, i) => (i % 2 ? { width: 3000, height: 2000 } : { width: 2000, height: 1500 })),
-  out: { width: 1280, height: 720 },
-  fps: 30,
-  secondsPerPhoto: 2,
-  transitionSeconds: 0.5,
-};
-
-const COLOURS: Rgb[] = [[200, 60, 50], [50, 150, 80], [60, 80, 190], [210, 170, 40], [140, 60, 160], [40, 160, 170], [220, 110, 40], [90, 90, 90], [170, 40, 90], [80, 130, 40]];
-
-async function photosFor(w: Workload): Promise<string[]> {
-  const dir = path.join(os.tmpdir(), 'photoreel-bench-cache');
-  fs.mkdirSync(dir, { recursive: true });
-  const files: string[] = [];
-  for (const [i, p] of w.photos.entries()) {
-    const file = path.join(dir, `photo-${i}-${p.width}x${p.height}.jpg`);
-    if (!fs.existsSync(file)) {
-      process.stdout.write(`generating ${path.basename(file)}\n`);
-      await makePhoto(file, { width: p.width, height: p.height, colour: COLOURS[i % COLOURS.length]!, seed: i + 1, quality: 92 });
-    }
-    files.push(file);
-  }
-  return files;
-}
-
-/** Alternating zoom in / zoom out, each with a little pan. */
-function motionFor(i: number) {
-  const a = { zoom: 1, x: 0.5, y: 0.5 };
-  const b = { zoom: 1.15, x: i % 4 < 2 ? 0.55 : 0.45, y: 0.45 };
-  return { type: 'kenburns' as const, from: i % 2 ? b : a, to: i % 2 ? a : b, easing: 'easeInOut' as const };
-}
-
-function planFor(w: Workload): Plan {
-  const n = w.photos.length;
-  const per = w.secondsPerPhoto * 1000;
-  const tr = w.transitionSeconds * 1000;
-  return {
-    output: { ...w.out, fps: w.fps, aspect: '16:9' },
-    durationMs: n * per,
-    background: '#000000',
-    notes: [],
-    overlays: [],
-    clips: w.photos.map((p, i) => ({
-      image: { index: i, source: `photo-${i}`, width: p.width, height: p.height },
-      startMs: i * per,
-      durationMs: per + (i < n - 1 ? tr : 0),
-      fit: 'cover' as const,
-      motion: motionFor(i),
-      transition: i < n - 1 ? { type: 'fade' as const, durationMs: tr } : { type: 'cut' as const, durationMs: 0 },
-    })),
-  };
-}
-
-/**
- * The baseline: what a user would write by hand. Every photo is a looped image input, scaled
- * to cover 2x the frame (the usual trick to soften zoompan's pixel stepping), zoompan'ed one
- * output frame per input frame, then an xfade chain, libx264 veryfast CRF 20, +faststart.
- */
-function baselineArgs(w: Workload, files: string[], out: string): string[] {
-  const n = files.length;
-  const { width: W, height: H } = w.out;
-  const clipS = (i: number) => w.secondsPerPhoto + (i < n - 1 ? w.transitionSeconds : 0);
-  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y'];
-  files.forEach((f, i) => args.push('-loop', '1', '-framerate', String(w.fps), '-t', clipS(i).toFixed(3), '-i', f));
-  const parts: string[] = [];
-  files.forEach((_, i) => {
-    const frames = Math.round(clipS(i) * w.fps);
-    const m = motionFor(i);
-    const z = `(${m.from.zoom}+(${m.to.zoom - m.from.zoom})*on/${frames - 1})`;
-    const cx = `(${m.from.x}+(${m.to.x - m.from.x})*on/${frames - 1})`;
-    const cy = `(${m.from.y}+(${m.to.y - m.from.y})*on/${frames - 1})`;
-    parts.push(
-      `[${i}:v]scale=${2 * W}:${2 * H}:force_original_aspect_ratio=increase,crop=${2 * W}:${2 * H},` +
-        `zoompan=z='${z}':x='iw*${cx}-iw/zoom/2':y='ih*${cy}-ih/zoom/2':d=1:s=${W}x${H}:fps=${w.fps},setsar=1,format=yuv420p[v${i}]`,
-    );
-  });
-  let acc = 'v0';
-  for (let i = 1; i < n; i++) {
-    const offset = i * w.secondsPerPhoto;
-    parts.push(`[${acc}][v${i}]xfade=transition=fade:duration=${w.transitionSeconds}:offset=${offset}[x${i}]`);
-    acc = `x${i}`;
-  }
-  args.push('-filter_complex', parts.join(';'), '-map', `[${acc}]`, '-c:v', 'libx264', '-preset', PRESET, '-crf', String(CRF), '-pix_fmt', 'yuv420p', '-r', String(w.fps), '-movflags', '+faststart', out);
-  return args;
-}
-
-/** RSS (bytes) of a process and all its descendants, from /proc. */
-function treeRss(root: number): number {
-  const children = new Map<number, number[]>();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(d));
-      children.set(ppid, list);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  let sum = 0;
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    try {
-      const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) sum += Number(m[1]) * 1024;
-    } catch {
-      // exited meanwhile
-    }
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return sum;
-}
-
-/** Samples every 100 ms: peak RSS of the whole tree, and of the root's descendants alone. */
-function sampler(root: number) {
-  let peak = 0;
-  let peakChildren = 0;
-  const sample = () => {
-    const all = treeRss(root);
-    peak = Math.max(peak, all);
-    peakChildren = Math.max(peakChildren, all - selfRss(root));
-  };
-  sample();
-  const t = setInterval(sample, 100);
-  return {
-    stop: () => {
-      clearInterval(t);
-      return { peak, peakChildren };
-    },
-  };
-}
-
-function selfRss(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-interface Result {
+interface Measured {
   wallMs: number;
   realtime: number;
   peakRssBytes: number;
-  /** Ours: the ffmpeg children alone (the rest is node + sharp). */
+  /** ffmpeg processes alone (ours: the children of node; the others: the same as peakRssBytes). */
   peakFfmpegRssBytes: number;
   bytes: number;
-  durationMs: number;
+  frames: number;
+  ssim?: SsimStats;
 }
 
-async function runOurs(w: Workload, files: string[]): Promise<Result> {
+function countFrames(file: string): number {
+  const out = execFileSync(FFPROBE, ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets', '-of', 'csv=p=0', file], { encoding: 'utf8' });
+  return Number(out.trim());
+}
+
+/** Our engine vs the bench's own geometry: the same frame timeline and per-frame windows? */
+function checkEngineGeometry(w: Workload) {
+  const plan = planFor(w);
+  const tl = frameTimeline(plan);
+  const geo = geometry(w);
+  const problems: string[] = [];
+  if (tl.totalFrames !== totalFrames(w)) problems.push(`total frames ${tl.totalFrames} vs ${totalFrames(w)}`);
+  let maxWindowErr = 0;
+  geo.forEach((g, i) => {
+    const c = tl.clips[i]!;
+    if (c.startFrame !== g.startFrame || c.frames !== g.frames || (c.xfade?.frames ?? 0) !== g.xfadeFrames) {
+      problems.push(`clip ${i}: engine frames ${c.startFrame}+${c.frames} xfade ${c.xfade?.frames ?? 0}, bench ${g.startFrame}+${g.frames} xfade ${g.xfadeFrames}`);
+    }
+    const fitted = fittedSize('cover', w.photos[i]!, w.out);
+    const wins = frameWindows(plan.clips[i]!.motion as Motion, c.frames, fitted, w.out);
+    wins.forEach((r, n) => {
+      const b = windowAt(g, w.out, n);
+      maxWindowErr = Math.max(maxWindowErr, Math.abs(r.x - b.x), Math.abs(r.y - b.y), Math.abs(r.w - b.w), Math.abs(r.h - b.h));
+    });
+  });
+  return { problems, maxWindowErrPx: maxWindowErr };
+}
+
+async function runOurs(w: Workload, files: string[], dir: string): Promise<{ m: Measured; file: string }> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'photoreel-bench-ours-'));
   const plan = planFor(w);
   const engine = createLocalEngine({ ffmpegPath: FFMPEG, ffprobePath: FFPROBE, x264Preset: PRESET, x264Crf: CRF });
@@ -205,73 +97,269 @@ async function runOurs(w: Workload, files: string[]): Promise<Result> {
   });
   const wallMs = performance.now() - t0;
   const peak = s.stop();
-  const probe = await probeVideo(out.videoPath, FFPROBE);
+  const file = path.join(dir, 'ours.mp4');
+  fs.copyFileSync(out.videoPath, file);
   fs.rmSync(workDir, { recursive: true, force: true });
-  return { wallMs, realtime: plan.durationMs / wallMs, peakRssBytes: peak.peak, peakFfmpegRssBytes: peak.peakChildren, bytes: probe.bytes, durationMs: probe.durationMs };
+  const probe = await probeVideo(file, FFPROBE);
+  return {
+    m: { wallMs, realtime: plan.durationMs / wallMs, peakRssBytes: peak.peak, peakFfmpegRssBytes: peak.peakChildren, bytes: probe.bytes, frames: countFrames(file) },
+    file,
+  };
 }
 
-async function runBaseline(w: Workload, files: string[]): Promise<Result> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'photoreel-bench-base-'));
-  const out = path.join(dir, 'baseline.mp4');
-  const t0 = performance.now();
-  const child = spawn(FFMPEG, baselineArgs(w, files, out), { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const s = sampler(child.pid!);
-  const code = await new Promise<number | null>((r) => child.on('close', r));
-  const wallMs = performance.now() - t0;
-  const peak = s.stop();
-  if (code !== 0) throw new Error(`baseline ffmpeg failed (${code}): ${stderr.slice(-2000)}`);
-  const probe = await probeVideo(out, FFPROBE);
-  fs.rmSync(dir, { recursive: true, force: true });
-  return { wallMs, realtime: (w.photos.length * w.secondsPerPhoto * 1000) / wallMs, peakRssBytes: peak.peak, peakFfmpegRssBytes: peak.peak, bytes: probe.bytes, durationMs: probe.durationMs };
+async function runCommand(w: Workload, args: string[], file: string, what: string): Promise<Measured> {
+  const r = await timedRun(FFMPEG, args, { what });
+  const videoMs = (totalFrames(w) * 1000) / w.fps;
+  return { wallMs: r.wallMs, realtime: videoMs / r.wallMs, peakRssBytes: r.peakRssBytes, peakFfmpegRssBytes: r.peakRssBytes, bytes: fs.statSync(file).size, frames: countFrames(file) };
 }
 
-function table(ours: Result, base: Result): string {
-  const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
-  const rows: [string, string, string, string][] = [
-    ['', 'photoreel local', 'hand-written ffmpeg', 'ours / baseline'],
-    ['wall time', `${(ours.wallMs / 1000).toFixed(1)} s`, `${(base.wallMs / 1000).toFixed(1)} s`, (ours.wallMs / base.wallMs).toFixed(2)],
-    ['realtime factor', `${ours.realtime.toFixed(2)}x`, `${base.realtime.toFixed(2)}x`, (ours.realtime / base.realtime).toFixed(2)],
-    ['peak RSS (process tree)', mb(ours.peakRssBytes), mb(base.peakRssBytes), (ours.peakRssBytes / base.peakRssBytes).toFixed(2)],
-    ['  of which ffmpeg', mb(ours.peakFfmpegRssBytes), mb(base.peakFfmpegRssBytes), (ours.peakFfmpegRssBytes / base.peakFfmpegRssBytes).toFixed(2)],
-    ['output size', mb(ours.bytes), mb(base.bytes), (ours.bytes / base.bytes).toFixed(2)],
-    ['output duration', `${(ours.durationMs / 1000).toFixed(3)} s`, `${(base.durationMs / 1000).toFixed(3)} s`, ''],
-  ];
-  const width = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => cell.padEnd(width[c]!)).join('  ')).join('\n');
+/**
+ * Encode floor: our output decoded to raw yuv420p in /dev/shm, then libx264 with our settings
+ * timed alone. In chunks of FLOOR_CHUNK frames (W1/W2: one chunk; W3's 4500 frames would be
+ * 14 GB of tmpfs): wall times and sizes add up, peak RSS is the largest.
+ */
+async function runFloor(w: Workload, oursFile: string, dir: string): Promise<Measured & { chunks: number }> {
+  const shm = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const raw = path.join(shm, `photoreel-bench-floor-${process.pid}.yuv`);
+  const total = totalFrames(w);
+  const frameBytes = (w.out.width * w.out.height * 3) / 2;
+  let wallMs = 0, peak = 0, bytes = 0, frames = 0, chunks = 0;
+  try {
+    for (let from = 0; from < total; from += FLOOR_CHUNK) {
+      const count = Math.min(FLOOR_CHUNK, total - from);
+      await timedRun(FFMPEG, decodeRawArgs(w, oursFile, from, count, raw), { what: 'decoding raw frames for the floor' });
+      const size = fs.statSync(raw).size;
+      if (size !== count * frameBytes) throw new Error(`floor: expected ${count} raw frames, got ${size / frameBytes}`);
+      const out = path.join(dir, `floor-${chunks}.mp4`);
+      const r = await timedRun(FFMPEG, floorEncodeArgs(w, raw, out, THREADS), { what: 'encode floor' });
+      wallMs += r.wallMs;
+      peak = Math.max(peak, r.peakRssBytes);
+      bytes += fs.statSync(out).size;
+      frames += countFrames(out);
+      chunks++;
+    }
+  } finally {
+    fs.rmSync(raw, { force: true });
+  }
+  const videoMs = (total * 1000) / w.fps;
+  return { wallMs, realtime: videoMs / wallMs, peakRssBytes: peak, peakFfmpegRssBytes: peak, bytes, frames, chunks };
+}
+
+/** Frames the framing check compares: the first, middle and last frame of clip 3 (or the last but one) shown alone. */
+function checkFramesFor(w: Workload): { clip: number; frames: number[] } {
+  const geo = geometry(w);
+  const c = Math.max(0, Math.min(3, geo.length - 2));
+  const g = geo[c]!;
+  const first = g.startFrame + (c > 0 ? geo[c - 1]!.xfadeFrames : 0);
+  const last = g.startFrame + g.frames - g.xfadeFrames - 1;
+  return { clip: c, frames: [first, Math.round((first + last) / 2), last] };
+}
+
+/** Reference frames around each checked frame, for the timing check. */
+const TIMING_WINDOW = 2;
+
+async function runReference(w: Workload, files: string[], dir: string): Promise<{ m: Measured; file: string }> {
+  const scriptFile = path.join(dir, 'reference-graph.txt');
+  fs.writeFileSync(scriptFile, referenceGraph(w, files, refSs, 'ref').join(';\n') + '\n');
+  const file = path.join(dir, 'reference.mp4');
+  const r = await timedRun(FFMPEG, referenceArgs(w, scriptFile, file, THREADS), { cwd: CACHE_DIR, what: 'reference render' });
+  const videoMs = (totalFrames(w) * 1000) / w.fps;
+  return { m: { wallMs: r.wallMs, realtime: videoMs / r.wallMs, peakRssBytes: r.peakRssBytes, peakFfmpegRssBytes: r.peakRssBytes, bytes: fs.statSync(file).size, frames: countFrames(file) }, file };
+}
+
+interface SsimPass {
+  wallMs: number;
+  ssim: SsimStats[];
+  framing: { frame: number; shifts: FrameShift[]; bestRefFrame: number[] }[];
+}
+
+async function runSsimPass(w: Workload, contenders: string[], reference: string, dir: string): Promise<SsimPass> {
+  const stats = contenders.map((_, k) => path.join(dir, `ssim-${k}.log`));
+  const frameFiles = [...contenders.map((_, k) => path.join(dir, `frames-${k}.yuv`)), path.join(dir, 'frames-ref.yuv')];
+  const check = checkFramesFor(w);
+  const refFrames = [...new Set(check.frames.flatMap((f) => Array.from({ length: 2 * TIMING_WINDOW + 1 }, (_, d) => f - TIMING_WINDOW + d)))].filter((f) => f >= 0 && f < totalFrames(w)).sort((a, b) => a - b);
+  const args = ssimPassArgs(w, contenders, reference, stats, frameFiles, check.frames, refFrames);
+  const r = await timedRun(FFMPEG, args, { what: 'SSIM' });
+  const ssim = stats.map((f) => parseSsimStats(fs.readFileSync(f, 'utf8')));
+  const W = w.out.width;
+  const H = w.out.height;
+  const frameBytes = (W * H * 3) / 2;
+  const luma = (buf: Buffer, j: number) => {
+    if (buf.length < (j + 1) * frameBytes) throw new Error('framing check: missing frames');
+    return buf.subarray(j * frameBytes, j * frameBytes + W * H);
+  };
+  const planes = frameFiles.map((f) => fs.readFileSync(f));
+  const ref = planes[planes.length - 1]!;
+  if (ref.length !== refFrames.length * frameBytes) throw new Error(`framing check: ${ref.length / frameBytes} reference frames, expected ${refFrames.length}`);
+  const framing = check.frames.map((frame, j) => {
+    const refAt = (f: number) => luma(ref, refFrames.indexOf(f));
+    const shifts = contenders.map((_, k) => frameShift(luma(planes[k]!, j), refAt(frame), W, H));
+    // Timing: which nearby reference frame the contender's frame resembles most (luma MSE).
+    const bestRefFrame = contenders.map((_, k) => {
+      const a = luma(planes[k]!, j);
+      let best = frame, bestMse = Infinity;
+      for (const f of refFrames.filter((f) => Math.abs(f - frame) <= TIMING_WINDOW)) {
+        const b = refAt(f);
+        let se = 0;
+        for (let i = 0; i < a.length; i++) se += (a[i]! - b[i]!) ** 2;
+        if (se < bestMse) [best, bestMse] = [f, se];
+      }
+      return best;
+    });
+    return { frame, shifts, bestRefFrame };
+  });
+  return { wallMs: r.wallMs, ssim, framing };
+}
+
+const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
+const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function table(cols: string[], rows: string[][]): string {
+  const all = [cols, ...rows];
+  const width = cols.map((_, c) => Math.max(...all.map((r) => (r[c] ?? '').length)));
+  return all.map((r) => r.map((cell, c) => (cell ?? '').padEnd(width[c]!)).join('  ').trimEnd()).join('\n');
+}
+
+async function runWorkload(w: Workload) {
+  console.log(`\n=== ${w.name}`);
+  const load0 = os.loadavg()[0]!;
+  console.log(`load average at start: ${load0.toFixed(2)} (${THREADS} cpus)`);
+  assertWindowsInsideCrop(w);
+  const engineCheck = checkEngineGeometry(w);
+  console.log(`engine geometry vs bench: ${engineCheck.problems.length ? engineCheck.problems.join('; ') : 'same frame timeline'}, windows differ by <= ${engineCheck.maxWindowErrPx.toExponential(1)} px`);
+  const files = await photosFor(w);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `photoreel-bench-${w.id}-`));
+  try {
+    console.log('photoreel local engine...');
+    const ours = await runOurs(w, files, dir);
+    console.log(`  ${sec(ours.m.wallMs)}`);
+    console.log('hand-written zoompan + xfade command...');
+    const baseFile = path.join(dir, 'baseline.mp4');
+    const base = await runCommand(w, baselineArgs(w, files, baseFile), baseFile, 'hand-written baseline');
+    console.log(`  ${sec(base.wallMs)}`);
+    let up: Measured | undefined;
+    const upFile = path.join(dir, 'baseline-upscale.mp4');
+    if (withUpscale) {
+      console.log('hand-written command, 2x upscale variant...');
+      up = await runCommand(w, upscaleBaselineArgs(w, files, upFile), upFile, '2x-upscale baseline');
+      console.log(`  ${sec(up.wallMs)}`);
+    }
+    console.log('encode floor (libx264 on raw frames of our output)...');
+    const floor = await runFloor(w, ours.file, dir);
+    console.log(`  ${sec(floor.wallMs)}${floor.chunks > 1 ? ` (${floor.chunks} chunks)` : ''}`);
+    console.log(`reference render (perspective, supersampling ${refSs}, x264 CRF ${REFERENCE_CRF})...`);
+    const reference = await runReference(w, files, dir);
+    console.log(`  ${sec(reference.m.wallMs)}`);
+    console.log('SSIM against the reference...');
+    const contenders = [ours.file, baseFile, ...(up ? [upFile] : [])];
+    const pass = await runSsimPass(w, contenders, reference.file, dir);
+    console.log(`  ${sec(pass.wallMs)}`);
+    ours.m.ssim = pass.ssim[0];
+    base.ssim = pass.ssim[1];
+    if (up) up.ssim = pass.ssim[2];
+    const load1 = os.loadavg()[0]!;
+
+    const ref = reference.m;
+    const cols = ['', 'photoreel local', 'zoompan command', ...(up ? ['zoompan 2x upscale'] : []), 'encode floor', 'reference'];
+    const ms: (Measured | undefined)[] = [ours.m, base, ...(up ? [up] : []), floor, ref];
+    const cell = (f: (m: Measured) => string, refCell?: string) => ms.map((m, k) => (k === ms.length - 1 && refCell !== undefined ? refCell : m ? f(m) : ''));
+    const ssimCell = (m: Measured) => (m.ssim ? `${m.ssim.all.toFixed(4)} (Y ${m.ssim.y.toFixed(4)})` : '-');
+    const rows = [
+      ['wall time', ...cell((m) => sec(m.wallMs))],
+      ['realtime factor', ...cell((m) => `${m.realtime.toFixed(2)}x`)],
+      ['peak RSS (process tree)', ...cell((m) => mb(m.peakRssBytes))],
+      ['  of which ffmpeg', ...cell((m) => mb(m.peakFfmpegRssBytes))],
+      ['output size', ...cell((m) => mb(m.bytes))],
+      ['frames', ...cell((m) => String(m.frames))],
+      ['SSIM All vs reference', ...cell(ssimCell, '1')],
+      ['  worst frame', ...cell((m) => (m.ssim ? `${m.ssim.minAll.toFixed(4)} @${m.ssim.minFrame}` : '-'), '')],
+    ];
+    console.log(`\n${table(cols, rows)}`);
+    const ratios = {
+      wallVsBaseline: ours.m.wallMs / base.wallMs,
+      wallVsFloor: ours.m.wallMs / floor.wallMs,
+      ssimMinusBaseline: ours.m.ssim!.all - base.ssim!.all,
+      bytesVsBaseline: ours.m.bytes / base.bytes,
+      peakRssVsBaseline: ours.m.peakRssBytes / base.peakRssBytes,
+      peakFfmpegRssVsBaseline: ours.m.peakFfmpegRssBytes / base.peakFfmpegRssBytes,
+    };
+    const rssApplies = w.id === 'W1' || w.id === 'W3';
+    const targets = {
+      wallVsBaseline: ratios.wallVsBaseline <= 0.8,
+      wallVsFloor: ratios.wallVsFloor <= 1.15,
+      ssim: ratios.ssimMinusBaseline >= 0,
+      bytes: ratios.bytesVsBaseline <= 1,
+      ...(rssApplies ? { peakRss: ours.m.peakRssBytes <= RSS_TARGET } : {}),
+    };
+    const ok = (b: boolean | undefined) => (b === undefined ? '' : b ? 'ok' : 'MISSED');
+    console.log(
+      `\n${table(['ours vs', 'value', 'target', ''], [
+        ['wall / zoompan command', ratios.wallVsBaseline.toFixed(2), '<= 0.80', ok(targets.wallVsBaseline)],
+        ['wall / encode floor', ratios.wallVsFloor.toFixed(2), '<= 1.15', ok(targets.wallVsFloor)],
+        ['SSIM - zoompan command', (ratios.ssimMinusBaseline >= 0 ? '+' : '') + ratios.ssimMinusBaseline.toFixed(4), '>= 0', ok(targets.ssim)],
+        ['size / zoompan command', ratios.bytesVsBaseline.toFixed(2), '<= 1.00', ok(targets.bytes)],
+        ['peak RSS (tree)', mb(ours.m.peakRssBytes), rssApplies ? '<= 500 MB' : '(W1, W3 only)', ok(rssApplies ? targets.peakRss : undefined)],
+        ['peak RSS / zoompan command', ratios.peakRssVsBaseline.toFixed(2), '', ''],
+        ['ffmpeg RSS / zoompan command', ratios.peakFfmpegRssVsBaseline.toFixed(2), '', ''],
+      ])}`,
+    );
+    const check = checkFramesFor(w);
+    const names = ['ours', 'zoompan', ...(up ? ['zoompan 2x'] : [])];
+    console.log(`\nframing check against the reference, clip ${check.clip} (closest reference frame; picture displacement in px, +: right/down, at left/right/top/bottom patches; scale error; luma PSNR):`);
+    for (const f of pass.framing) {
+      console.log(
+        `  frame ${f.frame}: ${f.shifts
+          .map((s, k) => `${names[k]} ~ref ${f.bestRefFrame[k]} dx ${s.dx.toFixed(2)} dy ${s.dy.toFixed(2)} (L ${s.patches[0]!.dx.toFixed(2)} R ${s.patches[1]!.dx.toFixed(2)} T ${s.patches[2]!.dy.toFixed(2)} B ${s.patches[3]!.dy.toFixed(2)}) scale ${(s.scaleX * 100).toFixed(2)}%/${(s.scaleY * 100).toFixed(2)}% PSNR ${s.psnrY.toFixed(1)} dB`)
+          .join(' | ')}`,
+      );
+    }
+    console.log(`load average at end: ${load1.toFixed(2)}`);
+    if (keep) console.log(`videos kept in ${dir}`);
+    return {
+      id: w.id,
+      workload: w.name,
+      loadAverage: { start: load0, end: load1 },
+      engineGeometryCheck: engineCheck,
+      ours: ours.m,
+      baseline: base,
+      ...(up ? { baselineUpscale: up } : {}),
+      floor,
+      reference: { ...ref, supersampling: refSs, crf: REFERENCE_CRF },
+      ssimPassWallMs: pass.wallMs,
+      ratios,
+      targets,
+      framingCheck: { clip: check.clip, frames: pass.framing.map((f) => ({ frame: f.frame, ...Object.fromEntries(f.shifts.map((s, k) => [names[k], { closestReferenceFrame: f.bestRefFrame[k], ...s }])) })) },
+    };
+  } finally {
+    if (!keep) fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function main() {
-  const w = quick ? QUICK : W1;
-  console.log(w.name);
-  console.log(`machine: ${os.cpus().length} cpus (${os.cpus()[0]?.model ?? '?'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, node ${process.version}`);
-  const files = await photosFor(w);
-  console.log('running photoreel local engine...');
-  const ours = await runOurs(w, files);
-  console.log('running hand-written ffmpeg baseline...');
-  const base = await runBaseline(w, files);
-  console.log(`\n${table(ours, base)}\n`);
+  const pool = quick ? QUICK_WORKLOADS : WORKLOADS;
+  const selected = only ? pool.filter((w) => only.includes(w.id)) : pool;
+  if (!selected.length) throw new Error(`--only: none of ${only?.join(',')} in ${pool.map((w) => w.id).join(',')}`);
+  const ffmpegVersion = execFileSync(FFMPEG, ['-version'], { encoding: 'utf8' }).split('\n')[0];
+  const machine = { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version, ffmpeg: ffmpegVersion, loadAverageAtStart: os.loadavg()[0] };
+  console.log(`machine: ${machine.cpus} cpus (${machine.model ?? '?'}), ${machine.memGB} GB, node ${machine.node}, ${ffmpegVersion}`);
+  console.log('timings are wall clock: other processes on the machine slow every column (compare columns of one run).');
+  const started = Date.now();
+  const results = [];
+  for (const w of selected) results.push(await runWorkload(w));
+  console.log(`\ntotal bench time ${((Date.now() - started) / 60000).toFixed(1)} min`);
   const result = {
     date: new Date().toISOString(),
-    workload: w.name,
     quick,
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-    encoder: { preset: PRESET, crf: CRF },
-    ours,
-    baseline: base,
-    ratios: {
-      wallTime: ours.wallMs / base.wallMs,
-      realtime: ours.realtime / base.realtime,
-      peakRss: ours.peakRssBytes / base.peakRssBytes,
-      peakFfmpegRss: ours.peakFfmpegRssBytes / base.peakFfmpegRssBytes,
-      bytes: ours.bytes / base.bytes,
-    },
+    machine,
+    encoder: { preset: PRESET, crf: CRF, threads: THREADS },
+    options: { only: only ?? null, withUpscale, referenceSupersampling: refSs },
+    workloads: results,
   };
   const resultsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
-  fs.writeFileSync(path.join(resultsDir, quick ? 'latest-quick.json' : 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log(`results written to bench/results/${quick ? 'latest-quick.json' : 'latest.json'}`);
+  const name = quick ? 'latest-quick.json' : 'latest.json';
+  fs.writeFileSync(path.join(resultsDir, name), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`results written to bench/results/${name}`);
 }
 
 main().catch((err) => {

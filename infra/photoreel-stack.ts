@@ -39,9 +39,14 @@ export const SHUTDOWN_GRACE_SECONDS = 90;
  * Key prefixes (below S3_PREFIX) of the job store's bookkeeping (src/adapters/s3/job-store.ts):
  * records, idempotency claims, per-tenant indexes, active and final-status markers. The API
  * writes and deletes these (creating and cancelling jobs); only consumers write or delete
- * videos/ and posters/. A new prefix in the job store must be added here.
+ * RESULT_PREFIXES. A new prefix in the job store must be added here.
  */
 export const STATE_PREFIXES = ['jobs/', 'idempotency/', 'tenants/', 'active/', 'final/'] as const;
+/**
+ * What renders publish (src/pipeline/run-job.ts: videoKey, posterKey, previewKey): only
+ * consumers write or delete these, and `resultsExpirationDays` expires them.
+ */
+export const RESULT_PREFIXES = ['videos/', 'posters/', 'previews/'] as const;
 /** Customer photos and scratch objects: the API may write and remove them too. */
 export const SCRATCH_PREFIXES = ['uploads/', 'tmp/'] as const;
 
@@ -87,7 +92,7 @@ export interface PhotoreelStackProps extends StackProps {
   s3Prefix?: string;
   /** Days before uploaded photos expire. Default 7. */
   uploadsExpirationDays?: number;
-  /** Days before videos and posters expire. Default: never. */
+  /** Days before videos, posters and previews (RESULT_PREFIXES) expire. Default: never. */
   resultsExpirationDays?: number;
   /**
    * Complete ARN of a secret holding WEBHOOK_SECRET (`whsec_...`). Without it the stack
@@ -158,10 +163,8 @@ export class PhotoreelStack extends Stack {
       Annotations.of(this).addWarning(`uploadsExpirationDays (${uploadsDays}) is below the render queue's retention (${RENDER_RETENTION_DAYS} days): a job that waits that long loses its uploaded photos.`);
     }
     if (resultsDays !== undefined) {
-      lifecycleRules.push(
-        { id: 'expire-videos', prefix: `${prefix}videos/`, expiration: Duration.days(resultsDays) },
-        { id: 'expire-posters', prefix: `${prefix}posters/`, expiration: Duration.days(resultsDays) },
-      );
+      // expire-videos, expire-posters, expire-previews
+      for (const p of RESULT_PREFIXES) lifecycleRules.push({ id: `expire-${p.slice(0, -1)}`, prefix: `${prefix}${p}`, expiration: Duration.days(resultsDays) });
     }
     this.bucket = new s3.Bucket(this, 'Bucket', {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -248,7 +251,7 @@ export class PhotoreelStack extends Stack {
     );
 
     // The API creates and reads jobs, cancels them and presigns result URLs. It never renders,
-    // so it cannot overwrite or delete a delivered video or poster: leaked API credentials
+    // so it cannot overwrite or delete a delivered video, poster or preview (RESULT_PREFIXES): leaked API credentials
     // (the Workers user's keys live outside AWS) cannot tamper with results.
     this.apiPolicy = new iam.ManagedPolicy(this, 'ApiPolicy', {
       description: 'photoreel API: job records, uploads, presigned result URLs, sending to the render and webhook queues',

@@ -73,23 +73,45 @@ export function musicSource(m: MusicInput): string {
   return m.url !== undefined ? m.url : `upload:${m.upload}`;
 }
 
+/** Formats of the optional animated preview (`options.preview`). */
+export const PREVIEW_FORMATS = ['webp', 'gif'] as const;
+export type PreviewFormat = (typeof PREVIEW_FORMATS)[number];
+/** A preview is never larger than this (2 MB, counted in decimal bytes). */
+export const PREVIEW_MAX_BYTES = 2_000_000;
+
 export const JobOptionsSchema = z
   .object({
     aspect: z.enum(ASPECTS).optional(),
-    resolution: z.enum(RESOLUTIONS).optional(),
+    resolution: z.enum(RESOLUTIONS).optional().openapi({
+      description: '`1080p` (default), `720p`, or `2160p` (4K UHD: 3840x2160 at 16:9; opt-in only, never a default; `local` engine only: on `nemo` the job is a 400 `validation_error` naming `options.resolution`).',
+    }),
     fps: z.union(FPS_VALUES.map((n) => z.literal(n)) as unknown as [z.ZodLiteral<24>, z.ZodLiteral<25>, z.ZodLiteral<30>, z.ZodLiteral<60>]).optional(),
     secondsPerImage: z.number().min(0.5).max(30).optional(),
     transition: z
       .object({
-        type: z.enum([...TRANSITIONS, 'crossfade', 'none']).optional(),
+        type: z.enum([...TRANSITIONS, 'crossfade', 'none', 'random', 'mixed']).optional().openapi({
+          description: 'A transition by name (`crossfade` = `fade`, `none` = `cut`), or `random` (alias `mixed`): a different transition between each pair of photos, picked by `seed`, no two in a row alike and every one of the pool used before any repeats.',
+        }),
         duration: z.number().min(0).max(5).optional().openapi({ description: 'Seconds.' }),
       })
       .strict()
       .optional(),
     motion: z.enum(['kenburns', 'none']).optional(),
     fit: z.enum(FITS).optional(),
+    seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({
+      description: 'Seeds the plan\'s random choices: `random` transitions and a prompt\'s "shuffle" order. The same seed gives the same picks. Default: derived from the photos and the prompt, so the same request always renders the same video (`plan.notes` shows the seed used).',
+      example: 42,
+    }),
     skipBadImages: z.boolean().optional().openapi({
       description: 'true: a photo that cannot be used is left out (a warning on the job says why) instead of failing the job; the job fails only if no photo is left.',
+    }),
+    preview: z.enum(PREVIEW_FORMATS).optional().openapi({
+      description:
+        'Also make a short looping animated preview of the finished video, published as `result.preview`: `webp` (animated WebP: smaller and sharper) or `gif` (plays everywhere). ' +
+        'At most 2 MB; 480 px on the long side, 10 fps, at most 6 s: the whole video when it is that short, else four evenly spaced 1.5 s excerpts. ' +
+        'When a preview within 2 MB cannot be made, smaller settings are tried (down to 240 px at 6 fps); if none fits, the job still succeeds with its video and a `preview_too_large` warning and no `result.preview`. ' +
+        'Default: no preview.',
+      example: 'webp',
     }),
   })
   .strict()
@@ -141,6 +163,17 @@ export const VideoResultSchema = z.object({
   codec: z.string(),
 }).openapi('VideoResult');
 
+export const PreviewResultSchema = z.object({
+  url: z.string(),
+  format: z.enum(PREVIEW_FORMATS),
+  bytes: z.number().int().openapi({ description: `File size; at most ${PREVIEW_MAX_BYTES}.` }),
+  width: z.number().int(),
+  height: z.number().int(),
+  frames: z.number().int().openapi({ description: 'Frames stored in the animation (it loops forever). A still stretch may be stored once with a longer delay, so this can be below `fps` x `durationMs`.' }),
+  fps: z.number().openapi({ description: 'Frames per second it was made at.' }),
+  durationMs: z.number().int().openapi({ description: 'One loop, as the file\'s frame delays add up.' }),
+}).openapi('PreviewResult', { description: 'The animated preview asked for with `options.preview`; absent when none was asked for or it could not be made (then a warning says why).' });
+
 export const JobErrorSchema = z.object({
   code: z.string(),
   message: z.string(),
@@ -150,9 +183,14 @@ export const JobErrorSchema = z.object({
 export const JobWarningSchema = z.object({
   code: z.string().openapi({ example: 'image_corrupt' }),
   message: z.string().openapi({ example: 'images[2]: the JPEG image could not be decoded (damaged or truncated)' }),
-  index: z.number().int().min(0).openapi({ description: 'Position of the photo in the request\'s `images`.' }),
-}).openapi('JobWarning', { description: 'A photo left out with `options.skipBadImages`, and why.' });
+  index: z.number().int().min(0).optional().openapi({ description: 'Position of the photo in the request\'s `images` (warnings about a photo only).' }),
+}).openapi('JobWarning', {
+  description:
+    'Something the job did without, and why: a photo left out with `options.skipBadImages` (with its `index`), or the animated preview of `options.preview` (`preview_too_large`, `preview_failed`; no `index`: the video itself is fine).',
+});
 export type JobWarning = z.infer<typeof JobWarningSchema>;
+/** A warning about one photo of the request (always has its `index`). */
+export type PhotoWarning = JobWarning & { index: number };
 
 export const WebhookAttemptSchema = z.object({
   eventId: z.string(),
@@ -182,9 +220,11 @@ export interface JobRecord {
   result: {
     video: Omit<z.infer<typeof VideoResultSchema>, 'url'> & { key: string };
     poster: { key: string };
+    /** Only when `options.preview` asked for one and it was made (absent on older records). */
+    preview?: Omit<z.infer<typeof PreviewResultSchema>, 'url'> & { key: string };
   } | null;
   error: z.infer<typeof JobErrorSchema> | null;
-  /** Photos left out under `options.skipBadImages` (absent on records from before warnings existed). */
+  /** Photos left out under `options.skipBadImages`, a preview not made (absent on records from before warnings existed). */
   warnings?: JobWarning[];
   /** Times a consumer started this job (redeliveries after a crash count). */
   attempts: number;
@@ -215,6 +255,7 @@ export const JobSchema = z.object({
   result: z.object({
     video: VideoResultSchema,
     poster: z.object({ url: z.string() }),
+    preview: PreviewResultSchema.optional(),
   }).nullable(),
   error: JobErrorSchema.nullable(),
   warnings: z.array(JobWarningSchema),
@@ -246,6 +287,7 @@ export function toJobView(job: JobRecord, resolveUrl: (key: string) => string): 
       ? {
           video: { ...withoutKey(job.result.video), url: resolveUrl(job.result.video.key) },
           poster: { url: resolveUrl(job.result.poster.key) },
+          ...(job.result.preview ? { preview: { ...withoutKey(job.result.preview), url: resolveUrl(job.result.preview.key) } } : {}),
         }
       : null,
     error: job.error,

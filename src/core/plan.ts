@@ -12,7 +12,8 @@ import { z } from '@hono/zod-openapi';
 
 export const ASPECTS = ['16:9', '9:16', '1:1', '4:5'] as const;
 export type Aspect = (typeof ASPECTS)[number];
-export const RESOLUTIONS = ['720p', '1080p'] as const;
+/** `2160p` (4K UHD) is opt-in only (never a default) and rendered by the `local` engine only. */
+export const RESOLUTIONS = ['720p', '1080p', '2160p'] as const;
 export type Resolution = (typeof RESOLUTIONS)[number];
 export const FPS_VALUES = [24, 25, 30, 60] as const;
 export type Fps = (typeof FPS_VALUES)[number];
@@ -112,7 +113,9 @@ export const PlanSchema = z.object({
 }).openapi('Plan');
 export type Plan = z.infer<typeof PlanSchema>;
 
+/** Frame sizes: the short side is the resolution's number, the long side follows the aspect (4:5 is short x 5/4). */
 export const OUTPUT_SIZES: Record<Resolution, Record<Aspect, { width: number; height: number }>> = {
+  '2160p': { '16:9': { width: 3840, height: 2160 }, '9:16': { width: 2160, height: 3840 }, '1:1': { width: 2160, height: 2160 }, '4:5': { width: 2160, height: 2700 } },
   '1080p': { '16:9': { width: 1920, height: 1080 }, '9:16': { width: 1080, height: 1920 }, '1:1': { width: 1080, height: 1080 }, '4:5': { width: 1080, height: 1350 } },
   '720p': { '16:9': { width: 1280, height: 720 }, '9:16': { width: 720, height: 1280 }, '1:1': { width: 720, height: 720 }, '4:5': { width: 720, height: 900 } },
 };

@@ -11,14 +11,14 @@ const route = createRoute({
   tags: ['files'],
   summary: 'Download a result (embedded mode)',
   description:
-    'The URLs in `result.video.url` and `result.poster.url` point here. They are signed and expire (FILE_URL_TTL_SECONDS), ' +
+    'The URLs in `result.video.url`, `result.poster.url` and `result.preview.url` point here. They are signed and expire (FILE_URL_TTL_SECONDS), ' +
     'so a plain GET works without credentials. Supports `Range` (single range) so browsers can seek.',
   request: {
     params: z.object({ key: z.string().openapi({ param: { name: 'key', in: 'path' }, description: 'Storage key, e.g. videos/default/job_x.mp4' }) }),
     query: z.object({ expires: z.string().optional(), sig: z.string().optional() }),
   },
   responses: {
-    200: { description: 'The whole file', content: { 'video/mp4': { schema: z.string().openapi({ format: 'binary' }) }, 'image/jpeg': { schema: z.string().openapi({ format: 'binary' }) } } },
+    200: { description: 'The whole file', content: { 'video/mp4': { schema: z.string().openapi({ format: 'binary' }) }, 'image/jpeg': { schema: z.string().openapi({ format: 'binary' }) }, 'image/webp': { schema: z.string().openapi({ format: 'binary' }) }, 'image/gif': { schema: z.string().openapi({ format: 'binary' }) } } },
     206: { description: 'The requested byte range' },
     403: errorResponse('Missing, wrong or expired signature'),
     404: errorResponse('No such file'),

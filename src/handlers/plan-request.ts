@@ -26,5 +26,24 @@ export async function planRequest(s: Services, tenant: string, request: JobReque
     return new AppError('validation_error', `music: the "${engine}" engine cannot use the request's music; use the "local" engine or leave "music" out.`, { field: 'music' });
   }
   const plan = await s.planner.plan({ images: request.images.map((i) => ({ source: imageSource(i) })), prompt: request.prompt, options: request.options, music: request.music });
-  return jobTooLong(s.config.MAX_JOB_DURATION_SECONDS, plan) ?? { plan, engine };
+  return resolutionNotSupported(engine, request, plan) ?? jobTooLong(s.config.MAX_JOB_DURATION_SECONDS, plan) ?? { plan, engine };
+}
+
+/** Tallest frame (short side) each engine renders; engines not listed have no limit of their own. */
+export const ENGINE_MAX_SHORT_SIDE: Partial<Record<EngineName, number>> = { nemo: 1080 };
+
+/**
+ * 2160p (4K) is rendered by the local engine only: the hosted agent exports at most 1080p and
+ * has no resolution setting, so a 4K job on it is refused up front rather than delivered at
+ * 1080p. The field is `options.resolution` when it asked, else `prompt` ("4K", "UHD", ...).
+ */
+function resolutionNotSupported(engine: EngineName, request: JobRequest, plan: Plan): AppError | undefined {
+  const max = ENGINE_MAX_SHORT_SIDE[engine];
+  const short = Math.min(plan.output.width, plan.output.height);
+  if (max === undefined || short <= max) return undefined;
+  const asked = `${short}p${short === 2160 ? ' (4K)' : ''}`;
+  const fix = `use the "local" engine or ask for at most ${max}p`;
+  return request.options?.resolution
+    ? new AppError('validation_error', `options.resolution: the "${engine}" engine renders at most ${max}p, not ${asked}; ${fix}.`, { field: 'options.resolution' })
+    : new AppError('validation_error', `prompt: it asks for ${asked}, but the "${engine}" engine renders at most ${max}p; ${fix} (options.resolution overrides the prompt).`, { field: 'prompt' });
 }

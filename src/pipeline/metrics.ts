@@ -29,7 +29,7 @@ export class Metrics {
   constructor() {
     this.counter('photoreel_webhook_attempts_total', 'Webhook delivery attempts by outcome (delivered, failed).');
     this.histogram('photoreel_render_seconds', 'Wall time of engine renders, by engine.');
-    this.histogram('photoreel_stage_seconds', 'Wall time of job stages (fetching, planning, rendering, publishing).');
+    this.histogram('photoreel_stage_seconds', 'Wall time of job stages (fetching, planning, rendering, preview, publishing).');
     this.histogram('photoreel_webhook_attempt_seconds', 'Duration of webhook delivery attempts.', [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
   }
 

@@ -5,7 +5,8 @@ import { toJobView, type JobRecord, type JobView } from '../core/job.js';
 export async function presentJob(job: JobRecord, urls: ObjectUrls): Promise<JobView> {
   const resolved = new Map<string, string>();
   if (job.result) {
-    for (const key of [job.result.video.key, job.result.poster.key]) resolved.set(key, await urls.urlFor(key));
+    const keys = [job.result.video.key, job.result.poster.key, ...(job.result.preview ? [job.result.preview.key] : [])];
+    for (const key of keys) resolved.set(key, await urls.urlFor(key));
   }
   return toJobView(job, (key) => resolved.get(key) ?? '');
 }

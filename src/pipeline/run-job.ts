@@ -2,9 +2,10 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { QueueMessage } from '../adapters/ports.js';
 import { AppError, toAppError } from '../core/errors.js';
-import { imageSource, isFinal, type JobRecord, type JobStage, type JobWarning } from '../core/job.js';
+import { imageSource, isFinal, type JobRecord, type JobStage, type JobWarning, type PreviewFormat } from '../core/job.js';
 import { intakeImages } from './intake/index.js';
 import { intakeMusic } from './intake/music.js';
+import { makePreview, type PreviewFile } from './media/preview.js';
 import { netPolicy } from './net-policy.js';
 import type { Services } from './services.js';
 import { queueWebhook } from './webhooks/notify.js';
@@ -19,6 +20,9 @@ const CANCEL_POLL_MS = 300;
 
 export const videoKey = (job: JobRecord) => `videos/${job.tenant}/${job.id}.mp4`;
 export const posterKey = (job: JobRecord) => `posters/${job.tenant}/${job.id}.jpg`;
+export const previewKey = (job: JobRecord, format: PreviewFormat) => `previews/${job.tenant}/${job.id}.${format}`;
+/** With `options.preview`, the render gets this share of the rendering band and the preview the rest. */
+const RENDER_SHARE_WITH_PREVIEW = 0.9;
 
 /**
  * Drive one job from its queue message to a final state. Every step is safe to repeat:
@@ -104,7 +108,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
     } finally {
       // Kept on the job whether or not any image is left (then the job fails, with these as the detail).
       if (warnings.length > 0) {
-        warnings.sort((a, b) => a.index - b.index);
+        warnings.sort((a, b) => (a.index ?? Number.MAX_SAFE_INTEGER) - (b.index ?? Number.MAX_SAFE_INTEGER));
         await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, warnings }));
       }
     }
@@ -127,6 +131,8 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
     await s.store.update(jobId, (j) => (isFinal(j.status) ? null : { ...j, plan, stage: 'rendering', progress: BAND.rendering[0] }));
     planTimer();
     const renderStarted = performance.now();
+    const previewFormat = job.request.options?.preview;
+    const renderShare = previewFormat ? RENDER_SHARE_WITH_PREVIEW : 1;
 
     const rendered = await engine.render({
       plan,
@@ -136,7 +142,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       }),
       workDir,
       signal: stop.signal,
-      onProgress: (f) => progress('rendering', f),
+      onProgress: (f) => progress('rendering', f * renderShare),
       prompt: job.request.prompt,
       music,
       // Engine resume state lives on the job record (internal: never presented).
@@ -153,12 +159,51 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
     s.metrics?.observe('photoreel_render_seconds', { engine: job.engine }, renderSeconds);
     stop.signal.throwIfAborted();
 
+    // The animated preview, from the finished MP4 (whatever engine made it). A preview that
+    // cannot be made costs the job a warning, never its video.
+    let preview: PreviewFile | undefined;
+    const previewWarnings: JobWarning[] = [];
+    if (previewFormat) {
+      const previewed = stageTimer('preview');
+      try {
+        const made = await makePreview({
+          videoPath: rendered.videoPath,
+          video: rendered,
+          format: previewFormat,
+          workDir,
+          ffmpegPath: s.config.FFMPEG_PATH,
+          signal: stop.signal,
+          onProgress: (f) => progress('rendering', renderShare + (1 - renderShare) * f),
+        });
+        const attempts = made.attempts.map((a) => ({ width: a.width, height: a.height, fps: a.rung.fps, bytes: a.bytes }));
+        if (made.ok) {
+          preview = made.preview;
+          log.info({ format: previewFormat, bytes: preview.bytes, attempts }, 'preview made');
+        } else {
+          log.warn({ format: previewFormat, attempts }, 'preview too large; publishing the video without it');
+          previewWarnings.push({ code: made.code, message: made.message });
+        }
+      } catch (err) {
+        if (stop.signal.aborted) throw err;
+        log.warn({ err: describe(err) }, 'preview failed; publishing the video without it');
+        previewWarnings.push({ code: 'preview_failed', message: `The ${previewFormat} preview could not be made; the video is fine.` });
+      }
+      previewed();
+      stop.signal.throwIfAborted();
+    }
+
     const published = stageTimer('publishing');
     await progress('publishing', 0, true);
     const vKey = videoKey(job);
     const pKey = posterKey(job);
+    const prevKey = previewFormat ? previewKey(job, previewFormat) : undefined;
     await s.storage.putFile(vKey, rendered.videoPath, 'video/mp4');
     await s.storage.putFile(pKey, rendered.posterPath, 'image/jpeg');
+    if (prevKey) {
+      // Same key on every attempt; an attempt without a preview removes an earlier attempt's.
+      if (preview) await s.storage.putFile(prevKey, preview.path, preview.contentType);
+      else await s.storage.delete(prevKey);
+    }
 
     const done = await s.store.update(jobId, (j) =>
       isFinal(j.status)
@@ -169,18 +214,27 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
             stage: 'done',
             progress: 1,
             engineState: null,
+            ...(previewWarnings.length > 0 ? { warnings: [...(j.warnings ?? []), ...previewWarnings] } : {}),
             result: {
               video: { key: vKey, bytes: rendered.bytes, width: rendered.width, height: rendered.height, fps: rendered.fps, durationMs: rendered.durationMs, codec: rendered.codec },
               poster: { key: pKey },
+              ...(prevKey && preview
+                ? {
+                    preview: {
+                      key: prevKey, format: preview.format, bytes: preview.bytes, width: preview.width, height: preview.height,
+                      frames: preview.frames, fps: preview.fps, durationMs: preview.durationMs,
+                    },
+                  }
+                : {}),
             },
           },
     );
     if (done?.status !== 'succeeded') {
       // Canceled while publishing: the cancel wins and its objects go.
-      await Promise.all([s.storage.delete(vKey), s.storage.delete(pKey)]);
+      await Promise.all([s.storage.delete(vKey), s.storage.delete(pKey), ...(prevKey ? [s.storage.delete(prevKey)] : [])]);
     }
     published();
-    log.info({ status: done?.status, bytes: rendered.bytes, durationMs: rendered.durationMs, stages: stageMs }, 'job finished');
+    log.info({ status: done?.status, bytes: rendered.bytes, durationMs: rendered.durationMs, ...(preview ? { previewBytes: preview.bytes } : {}), stages: stageMs }, 'job finished');
     if (done) await finishMessage(s, done, msg);
   } catch (err) {
     const reason = stop.signal.aborted ? (stop.signal.reason as StopReason) : undefined;

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   MAX_RECEIVES,
   PhotoreelStack,
+  RESULT_PREFIXES,
   SHUTDOWN_GRACE_SECONDS,
   STATE_PREFIXES,
   STOP_TIMEOUT_SECONDS,
@@ -149,7 +150,7 @@ describe('PhotoreelStack', () => {
       expect(rules).toContainEqual(expect.objectContaining({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }));
       expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'tmp/', ExpirationInDays: 1, Status: 'Enabled' }));
       expect(rules).toContainEqual(expect.objectContaining({ Prefix: 'uploads/', ExpirationInDays: 7, Status: 'Enabled' }));
-      expect(rules.filter((r) => /^(videos|posters)\//.test(r.Prefix ?? ''))).toEqual([]);
+      expect(rules.filter((r) => /^(videos|posters|previews)\//.test(r.Prefix ?? ''))).toEqual([]);
     });
 
     it('puts every lifecycle rule and permission below S3_PREFIX, and expires results when asked', () => {
@@ -161,6 +162,7 @@ describe('PhotoreelStack', () => {
         ['photoreel/uploads/', 3],
         ['photoreel/videos/', 30],
         ['photoreel/posters/', 30],
+        ['photoreel/previews/', 30],
       ]);
       const statements = roleStatements(t, logicalId(s, s.consumerTaskRole));
       const listing = statements.find((st) => st.Action === 's3:ListBucket')!;
@@ -241,17 +243,24 @@ describe('PhotoreelStack', () => {
       }
     });
 
-    it('lets the API write job state and uploads but never overwrite or delete videos and posters', () => {
+    it('lets the API write job state and uploads but never overwrite or delete videos, posters and previews', () => {
       const api = template.findResources('AWS::IAM::ManagedPolicy')[logicalId(stack, stack.apiPolicy)]!;
       const statements = api.Properties.PolicyDocument.Statement as Statement[];
       const writes = statements.filter((st) => list(st.Action).some((a) => /^s3:(PutObject|DeleteObject)$/.test(a)));
       expect(writes).toHaveLength(1);
       const writable = resourceNames(writes[0]!.Resource);
       expect(writable.sort()).toEqual(['jobs', 'idempotency', 'tenants', 'active', 'final', 'uploads', 'tmp'].map((p) => `${ids.bucket}.Arn/${p}/*`).sort());
+      for (const p of RESULT_PREFIXES) expect(writable.some((r) => r.includes(`/${p}`))).toBe(false);
       const sqs = statements.filter((st) => list(st.Action).some((a) => a.startsWith('sqs:')));
       expect(sqs.map((st) => [list(st.Action).sort(), resourceNames(st.Resource).sort()])).toEqual([
         [['sqs:GetQueueAttributes', 'sqs:SendMessage'], [`${ids.render}.Arn`, `${ids.webhook}.Arn`].sort()],
       ]);
+    });
+
+    it('knows every key prefix renders publish results under', () => {
+      const runJob = fs.readFileSync(path.join(import.meta.dirname, '../../src/pipeline/run-job.ts'), 'utf8');
+      const published = [...runJob.matchAll(/Key = \([^)]*\) => `([A-Za-z0-9_-]+\/)\$\{job\.tenant\}/g)].map((m) => m[1]!);
+      expect(published.sort()).toEqual([...RESULT_PREFIXES].sort());
     });
 
     it('knows every key prefix the S3 job store writes under', () => {

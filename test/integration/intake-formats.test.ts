@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobWarning } from '../../src/core/job.js';
+import type { PhotoWarning } from '../../src/core/job.js';
 import { createLocalEngine } from '../../src/pipeline/engines/local/index.js';
 import { intakeImages } from '../../src/pipeline/intake/index.js';
 import type { NetPolicy } from '../../src/pipeline/net/safe-http.js';
@@ -114,7 +114,7 @@ describe('intake: every promised format is recognised, sized after orientation, 
 
   it('skipBadImages leaves out a bad image with a warning and keeps request indexes', async () => {
     files['broken.jpg'] = files['progressive.jpg']!.subarray(0, 200);
-    const warnings: JobWarning[] = [];
+    const warnings: PhotoWarning[] = [];
     const got = await intakeImages(
       [{ url: `${cdn.origin}/orient1.jpg` }, { url: `${cdn.origin}/broken.jpg` }, { url: `${cdn.origin}/missing.jpg` }, { url: `${cdn.origin}/cmyk.jpg` }],
       { workDir: path.join(root, 'skip'), policy: policy(), maxBytes: 10_000_000, maxPixels: 50_000_000, skipBadImages: true, onWarning: (w) => warnings.push(w) },

@@ -27,6 +27,14 @@ function engine(extra: Partial<Parameters<typeof createLocalEngine>[0]> = {}) {
   return createLocalEngine({ ffmpegPath: FFMPEG, ffprobePath: FFPROBE, x264Preset: 'veryfast', x264Crf: 20, ...extra });
 }
 
+async function waitUntil(ok: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function workDir(name: string): string {
   const d = path.join(root, name);
   fs.mkdirSync(d, { recursive: true });
@@ -314,6 +322,39 @@ describe('local engine', () => {
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
     expect(performance.now() - t0).toBeLessThan(1500);
     expect(spawned).toBe(false);
+  });
+
+  it('prepares stills in a child process byte for byte as in-process, and abort kills the child', async () => {
+    const dir = workDir('child');
+    const imgs = await Promise.all([0, 1].map((i) => source(i, path.join(dir, `p${i}.jpg`), { width: 2400, height: 1600, colour: [60 + 80 * i, 100, 140], seed: i })));
+    const plan = makePlan({ width: 1280, height: 720, fps: 30, aspect: '16:9' }, imgs.map((image) => ({ image, durationMs: 1000, motion: KB_IN, transition: { type: 'fade', durationMs: 300 } })));
+    const render = (name: string, inChild: boolean, signal = new AbortController().signal) =>
+      engine({ prepareInChild: inChild }).render({ plan, images: imgs, workDir: path.join(dir, name), signal, onProgress() {} });
+    const [viaChild, inProcess] = [await render('child', true), await render('inline', false)];
+    for (const f of ['c000.jpg', 'c001.jpg']) expect(fs.readFileSync(path.join(dir, 'child', f)).equals(fs.readFileSync(path.join(dir, 'inline', f)))).toBe(true);
+    expect(viaChild.durationMs).toBe(inProcess.durationMs);
+
+    // Abort while the child works: rejected at once, and the child is gone.
+    const children = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+      try {
+        return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('prepare-child-main') && fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ')[1] === String(process.pid);
+      } catch {
+        return false;
+      }
+    });
+    const ac = new AbortController();
+    const p = render('abort', true, ac.signal);
+    await waitUntil(() => children().length === 1, 10_000);
+    const t0 = performance.now();
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+    expect(performance.now() - t0).toBeLessThan(500);
+    await waitUntil(() => children().length === 0, 2000);
+
+    // A photo the child cannot read: the same error as in-process, not a crash.
+    const missing = { ...imgs[0]!, path: path.join(dir, 'gone.jpg') };
+    await expect(engine({ prepareInChild: true }).render({ plan, images: [missing, imgs[1]!], workDir: path.join(dir, 'bad'), signal: new AbortController().signal, onProgress() {} }))
+      .rejects.toMatchObject({ code: 'render_failed', retryable: false });
   });
 
   it('reports an ffmpeg failure as a retryable render_failed with stderr in the cause only', async () => {

@@ -94,6 +94,18 @@ describe('options and prompt', () => {
     expect(p.notes[0]).toContain('smooth');
   });
 
+  it('2160p (4K) is opt-in: the short side is 2160 and the long side follows the aspect', () => {
+    const sizes = (['16:9', '9:16', '1:1', '4:5'] as const).map((aspect) => planJob({ images: imgs(1), options: { resolution: '2160p', aspect } }).output);
+    expect(sizes.map((o) => `${o.width}x${o.height}`)).toEqual(['3840x2160', '2160x3840', '2160x2160', '2160x2700']);
+    // The same rule as 720p and 1080p: 4:5 is the short side x 5/4.
+    expect(planJob({ images: imgs(1), options: { resolution: '1080p', aspect: '4:5' } }).output).toMatchObject({ width: 1080, height: 1350 });
+    expect(planJob({ images: imgs(1), options: { resolution: '2160p' } }).notes).toContain('options.resolution = "2160p"');
+    // Never a default, whatever else the request says.
+    for (const prompt of [undefined, 'the best quality, HD, high resolution', 'vertical, 60 fps, cinematic']) {
+      expect(Math.min(planJob({ images: imgs(2), prompt }).output.width, planJob({ images: imgs(2), prompt }).output.height)).toBe(1080);
+    }
+  });
+
   it('strips control characters before reading a title (and collapses the space they leave)', () => {
     const p = planJob({ images: imgs(1), prompt: 'title "Sale\u0007 now"' });
     expect(p.overlays[0]!.text).toBe('Sale now');

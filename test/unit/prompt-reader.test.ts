@@ -201,10 +201,13 @@ describe('plans from prompts', () => {
     expect(zh.notes.slice(0, 3)).toEqual(['“竖屏” 已忽略：以请求参数 options.aspect 为准', '“标清” → 720p', '请求参数 options.aspect = "1:1"']);
   });
 
-  it('4K is noted as not available and falls back to 1080p', () => {
+  it('4K opts in to 2160p; 8K gets the highest, 1440p the closest, with a note', () => {
     const plan = planJob({ images: imgs(1), prompt: 'export in 4K' });
-    expect(plan.output).toMatchObject({ width: 1920, height: 1080 });
-    expect(plan.notes[1]).toBe('"4k" -> 1080p: 4K output is not available yet, so the highest supported resolution is used');
+    expect(plan.output).toMatchObject({ width: 3840, height: 2160 });
+    expect(plan.notes[1]).toBe('"4k" -> 2160p (4K UHD)');
+    expect(planJob({ images: imgs(1), prompt: '8K' }).notes[0]).toBe('"8k" -> 2160p (4K UHD): 8K output is not offered, so the highest supported resolution is used');
+    expect(planJob({ images: imgs(1), prompt: '1440p' }).notes[0]).toBe('"1440p" -> 1080p: 1440P output is not offered, so the closest supported resolution is used (say 4K for 2160p)');
+    expect(planJob({ images: imgs(1), prompt: '4K', options: { resolution: '720p' } }).output).toMatchObject({ width: 1280, height: 720 });
   });
 
   it('a repeated prompt gives a bounded list of notes', () => {

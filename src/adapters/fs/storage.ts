@@ -14,6 +14,7 @@ const TYPES_BY_EXTENSION: Record<string, string> = {
   '.jpeg': 'image/jpeg',
   '.png': 'image/png',
   '.webp': 'image/webp',
+  '.gif': 'image/gif',
   '.json': 'application/json',
 };
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ObjectStorage } from '../../adapters/ports.js';
 import { AppError, toAppError } from '../../core/errors.js';
-import { MAX_IMAGES, type ImageInput, type JobWarning } from '../../core/job.js';
+import { MAX_IMAGES, type ImageInput, type PhotoWarning } from '../../core/job.js';
 import type { SourceImage } from '../engines/engine.js';
 import { abortError, type NetPolicy } from '../net/safe-http.js';
 import { copyUploadToFile } from '../uploads/store.js';
@@ -32,7 +32,7 @@ export interface IntakeOptions {
    */
   skipBadImages?: boolean;
   /** Called once per image left out under `skipBadImages`. */
-  onWarning?(warning: JobWarning): void;
+  onWarning?(warning: PhotoWarning): void;
   /** Called as each image is ready, with how long its download and its inspection (decode) took (logs, bench). */
   onImageDone?(done: ImageTiming): void;
 }

@@ -1,6 +1,7 @@
 import { MUSIC_DEFAULTS, musicSource, type JobOptions, type MusicInput } from '../../core/job.js';
 import { OUTPUT_SIZES, type Clip, type Fit, type Motion, type Plan, type TransitionType, type View } from '../../core/plan.js';
-import { MIXED_TRANSITIONS, PACE_TIMING, type MotionKind, type PromptSettings, type TransitionChoice } from './settings.js';
+import { RANDOM_TRANSITIONS, randomTransitions, requestSeed, seededRandom, shuffle } from './random.js';
+import { PACE_TIMING, type MotionKind, type PromptSettings, type TransitionChoice } from './settings.js';
 import { cleanOverlayText } from './text.js';
 import { understandPrompt, type Lang, type Note, type Phrase, type PromptReading } from './understand-prompt.js';
 import { FIT_LABEL, MOTION_LABEL, MUSIC_WITHOUT_SOURCE, TRANSITION_LABEL, type Group } from './vocabulary.js';
@@ -108,7 +109,7 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
   let transition: TransitionChoice = DEFAULTS.transition;
   const optType = opts.transition?.type;
   if (optType) {
-    transition = optType === 'crossfade' ? 'fade' : optType === 'none' ? 'cut' : optType;
+    transition = optType === 'crossfade' ? 'fade' : optType === 'none' ? 'cut' : optType === 'mixed' ? 'random' : optType;
     fromOptions('transition.type', optType);
   } else if (s.transition) transition = s.transition;
   let transitionSeconds: number = opts.transition?.duration ?? s.transitionSeconds ?? pace?.transitionSeconds ?? DEFAULTS.transitionSeconds;
@@ -133,7 +134,19 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
   const holdMs = Math.round(secondsPerImage * 1000);
   const transitionMs = Math.round(transitionSeconds * 1000);
   const outputAspect = width / height;
-  const order = orderOf(input.images, s.order ?? 'keep');
+  // Random choices come from options.seed, else from the request itself: the same request always plans the same video.
+  const seed = opts.seed ?? requestSeed(input.images.map((img) => img.source), input.prompt);
+  const shuffled = (s.order ?? 'keep') === 'shuffle';
+  const order = orderOf(input.images, s.order ?? 'keep', opts.seed);
+  const picks: TransitionType[] = transition === 'random' ? randomTransitions(n - 1, seed) : [];
+  if (opts.seed !== undefined) {
+    const unused = transition !== 'random' && !shuffled;
+    notes.push(
+      lang === 'zh'
+        ? `请求参数 options.seed = ${opts.seed}${unused ? '（未使用：没有随机转场或随机顺序）' : ''}`
+        : `options.seed = ${opts.seed}${unused ? ' (unused: no random transitions or shuffled order)' : ''}`,
+    );
+  }
   let unknownSizes = 0;
 
   const clips: Clip[] = order.map((index, i) => {
@@ -148,7 +161,7 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
       const ratio = img.width! / img.height! / outputAspect;
       fit = ratio <= COVER_ASPECT_TOLERANCE && ratio >= 1 / COVER_ASPECT_TOLERANCE ? 'cover' : 'blur';
     }
-    const type: TransitionType = transition === 'mixed' ? MIXED_TRANSITIONS[i % MIXED_TRANSITIONS.length]! : transition;
+    const type: TransitionType = transition === 'random' ? picks[i] ?? 'fade' : transition;
     return {
       image: { index, source: img.source, width: img.width ?? null, height: img.height ?? null },
       startMs: i * holdMs,
@@ -168,8 +181,8 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
   const transitionNote: Note =
     transition === 'cut'
       ? { en: 'hard cuts between photos', zh: '照片之间硬切' }
-      : transition === 'mixed'
-        ? { en: `mixed transitions (${MIXED_TRANSITIONS.slice(0, Math.max(1, Math.min(n - 1, MIXED_TRANSITIONS.length))).join(', ')}) of ${transitionMs / 1000} s`, zh: `多种转场交替，每次 ${transitionMs / 1000} 秒` }
+      : transition === 'random'
+        ? randomNote(picks, seed, opts.seed !== undefined, transitionMs)
         : { en: `${transition} transitions of ${transitionMs / 1000} s`, zh: `${TRANSITION_LABEL[transition][1]}，每次 ${transitionMs / 1000} 秒` };
   notes.push(
     lang === 'zh'
@@ -217,6 +230,21 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
   };
   if (audio) plan.audio = audio;
   return plan;
+}
+
+/** What `random` transitions picked (the first round: each transition at most once) and from which seed. */
+function randomNote(picks: TransitionType[], seed: number, fromOptions: boolean, transitionMs: number): Note {
+  const shown = picks.slice(0, RANDOM_TRANSITIONS.length);
+  const more = picks.length > shown.length;
+  const list = shown.length ? `: ${shown.join(', ')}${more ? ', ...' : ''}` : '';
+  const listZh = shown.length ? `：${shown.join('、')}${more ? '……' : ''}` : '';
+  const why = fromOptions
+    ? { en: 'options.seed', zh: '来自 options.seed' }
+    : { en: 'from the photos and prompt; set options.seed to keep these picks when they change', zh: '由照片和提示词生成；照片或提示词改变时如需保持这些转场，请设置 options.seed' };
+  return {
+    en: `random transitions of ${transitionMs / 1000} s, no two in a row alike${list} (seed ${seed}, ${why.en})`,
+    zh: `随机转场，每次 ${transitionMs / 1000} 秒，相邻不重复${listZh}（种子 ${seed}，${why.zh}）`,
+  };
 }
 
 /* ---------- notes for recognised phrases ---------- */
@@ -298,11 +326,12 @@ function summarise(notes: string[], lang: Lang): string[] {
 
 /* ---------- order, motion, overlays, audio ---------- */
 
-function orderOf(images: PlanImage[], order: 'keep' | 'reverse' | 'shuffle'): number[] {
+function orderOf(images: PlanImage[], order: 'keep' | 'reverse' | 'shuffle', seed: number | undefined): number[] {
   const idx = images.map((_, i) => i);
   if (order === 'reverse') return idx.reverse();
   if (order === 'shuffle') {
-    // Seeded by the photos themselves: the same photos always shuffle the same way.
+    // With options.seed, from it; else seeded by the photos themselves: the same photos always shuffle the same way.
+    if (seed !== undefined) return shuffle(idx, seededRandom(seed));
     let h = 0x811c9dc5;
     for (const img of images) for (let k = 0; k < img.source.length; k++) h = Math.imul(h ^ img.source.charCodeAt(k), 0x01000193);
     const rand = mulberry32(h >>> 0);

@@ -15,8 +15,12 @@ export const ORDERS = ['keep', 'reverse', 'shuffle'] as const;
 export type Order = (typeof ORDERS)[number];
 export const PACES = ['veryslow', 'slow', 'normal', 'fast', 'veryfast'] as const;
 export type Pace = (typeof PACES)[number];
-/** `mixed`: a different transition between each pair of photos, cycling through MIXED_TRANSITIONS. */
-export type TransitionChoice = TransitionType | 'mixed';
+/**
+ * `random`: a different transition between each pair of photos, picked from RANDOM_TRANSITIONS
+ * by a seed (random.ts), so the same request always gets the same picks. (`mixed`, an earlier
+ * name, is read as `random` wherever it is accepted.)
+ */
+export type TransitionChoice = TransitionType | 'random';
 
 /** Seconds per photo and transition seconds each pace stands for (used when no length is given). */
 export const PACE_TIMING: Record<Pace, { secondsPerImage: number; transitionSeconds: number }> = {
@@ -26,8 +30,6 @@ export const PACE_TIMING: Record<Pace, { secondsPerImage: number; transitionSeco
   fast: { secondsPerImage: 2, transitionSeconds: 0.5 },
   veryfast: { secondsPerImage: 1.5, transitionSeconds: 0.4 },
 };
-
-export const MIXED_TRANSITIONS: readonly TransitionType[] = ['fade', 'wipeleft', 'slideup', 'circleopen', 'dissolve', 'slideleft', 'radial', 'wipedown'];
 
 export const MAX_OVERLAY_CHARS = 200;
 export const MAX_CAPTIONS = 100;
@@ -75,7 +77,7 @@ export const PromptSettingsSchema = z
     secondsPerImage: z.number().min(0.5).max(30),
     totalSeconds: z.number().min(0.5).max(3600),
     pace: z.enum(PACES),
-    transition: z.enum([...TRANSITIONS, 'mixed']),
+    transition: z.enum([...TRANSITIONS, 'random', 'mixed']).transform((t): TransitionChoice => (t === 'mixed' ? 'random' : t)),
     transitionSeconds: z.number().min(0).max(5),
     motion: z.enum(MOTION_KINDS),
     fit: z.enum(FITS),

@@ -1,4 +1,4 @@
-import { ASPECTS, type Aspect, type Fit, type Fps, type TransitionType } from '../../core/plan.js';
+import { ASPECTS, OUTPUT_SIZES, type Aspect, type Fit, type Fps, type Resolution, type TransitionType } from '../../core/plan.js';
 import { DUR, NUM, parseDuration, parseNumber } from './numbers.js';
 import type { MotionKind, Order, Pace, PromptSettings, TransitionChoice } from './settings.js';
 
@@ -69,7 +69,7 @@ export const TRANSITION_LABEL: Record<TransitionChoice, [string, string]> = {
   radial: ['radial wipe transitions', '径向擦除转场'],
   zoomin: ['zoom transitions', '缩放转场'],
   pixelize: ['pixelize transitions', '像素化转场'],
-  mixed: ['a different transition between each pair of photos', '每两张照片之间使用不同的转场'],
+  random: ['random transitions (a different one each time)', '随机转场（每次不同）'],
 };
 
 export const MOTION_LABEL: Record<MotionKind, [string, string]> = {
@@ -212,23 +212,15 @@ const setSize: Rule['apply'] = (m, s) => {
   if (!(w >= 100 && h >= 100)) return null;
   const r = w / h;
   if (r < 0.3 || r > 3.5) return null;
+  // The resolution whose short side is closest: 720 / 1080 / 2160 (halfway points 900 and 1620).
   const short = Math.min(w, h);
-  s.resolution = short > 900 ? '1080p' : '720p';
+  s.resolution = short > 1620 ? '2160p' : short > 900 ? '1080p' : '720p';
   s.aspect = nearestAspect(r);
-  const { width, height } = sizeOf(s.resolution, s.aspect);
+  const { width, height } = OUTPUT_SIZES[s.resolution][s.aspect];
   const same = width === w && height === h;
   const tail = same ? '' : ` (closest supported to ${w}x${h})`;
   return meaning(`${width}x${height}, ${ASPECT_LABEL[s.aspect][0]}${tail}`, `${width}x${height}，${ASPECT_LABEL[s.aspect][1]}${same ? '' : `（最接近 ${w}x${h} 的支持尺寸）`}`);
 };
-
-function sizeOf(res: '720p' | '1080p', aspect: Aspect) {
-  const long = res === '1080p' ? 1920 : 1280;
-  const short = res === '1080p' ? 1080 : 720;
-  if (aspect === '16:9') return { width: long, height: short };
-  if (aspect === '9:16') return { width: short, height: long };
-  if (aspect === '1:1') return { width: short, height: short };
-  return { width: short, height: Math.round((short * 5) / 4) };
-}
 
 /* ---------- fps ---------- */
 
@@ -330,7 +322,7 @@ const DIRS: Record<string, 'left' | 'right' | 'up' | 'down'> = {
 };
 const SLOW = '(?:(?:slow(?:ly)?|gentle|gently|subtle|soft|smooth|light) )?';
 
-const transitionRules: [TransitionType | 'mixed', string][] = [
+const transitionRules: [TransitionChoice, string][] = [
   ['fade', T(String.raw`\b(?:cross[ -]?fad(?:e|es|ing)|crossfad(?:e|es|ing)|cross[ -]?dissolves?|fade transitions?|fades|fading|fade|smooth(?:ly|er)?|soft|seamless(?:ly)?|elegant|gentle transitions?|blend(?:s|ed|ing)?|mellow)\b|平滑|流畅|丝滑|柔和|淡入淡出|交叉淡化|渐变|淡化|叠化|自然过渡|过渡自然|顺滑|优雅`)],
   ['cut', T(String.raw`\b(?:hard cuts?|jump cuts?|straight cuts?|clean cuts?|simple cuts?|cuts only|only cuts|just cuts?|no transitions?|without (?:any )?transitions?|no (?:cross[ -]?)?fades?|no crossfades?|snappy|instant (?:switch|change)(?:es)?|cut transitions?|abrupt)\b|硬切|直切|直接切换?|无转场|不要转场|没有转场|不用转场|不需要转场|不要过渡|无过渡|没有过渡|干脆利落`)],
   ['dissolve', T(String.raw`\b(?:dissolves?|dissolving|dreamy|romantic|ethereal)\b|溶解|梦幻|浪漫`)],
@@ -351,7 +343,7 @@ const transitionRules: [TransitionType | 'mixed', string][] = [
   ['radial', T(String.raw`\b(?:radial(?: wipes?| transitions?)?|clock wipes?|clock transitions?)\b|径向|时钟擦除`)],
   ['zoomin', T(String.raw`\b(?:zoom[ -]?in transitions?|zoom transitions?|zoomin(?: transitions?)?)\b|缩放转场|放大转场|缩放过渡`)],
   ['pixelize', T(String.raw`\b(?:pixeli[sz]e[sd]?|pixelate[sd]?|pixelation|pixel(?:ated)? transitions?|mosaic transitions?)\b|像素化|马赛克`)],
-  ['mixed', T(String.raw`\b(?:random|varied|various|different|mixed|assorted|all kinds of|a mix of|a variety of|variety of|lots of|many) transitions?\b|\b(?:mix|vary) (?:up )?(?:the )?transitions\b|随机转场|多种转场|不同转场|各种转场|混合转场|多样转场|转场多样`)],
+  ['random', T(String.raw`\b(?:random(?:i[sz]ed)?|varied|various|different|mixed|assorted|all kinds of|a (?:random )?mix of|a variety of|variety of|lots of|many) (?:transitions?|transition effects?)\b|\b(?:mix|vary|randomi[sz]e|shuffle) (?:up )?(?:the )?transitions\b|\btransitions? (?:at random|randomly|randomi[sz]ed)\b|随机转场|转场随机|多种转场|不同转场|各种转场|混合转场|多样转场|转场多样`)],
 ];
 
 const COLOURS: Record<string, string> = {
@@ -384,17 +376,25 @@ export const RULES: Rule[] = [
     s.resolution = '720p';
     return /480|360|sd|standard/.test(m[0]) ? meaning('720p (the lowest supported resolution)', '720p（支持的最低分辨率）') : meaning('720p', '720p');
   }),
-  rule(['resolution'], String.raw`\b(?:[48] ?k(?: uhd)?|2160 ?p|4320 ?p|1440 ?p|uhd|ultra[ -]?hd|qhd)\b|超高清`, (m, s) => {
+  // 4K is opt-in: only these words (or options.resolution) ask for it, never "HD" or "high quality".
+  rule(['resolution'], String.raw`(?<![a-z0-9])4 ?k ?(?:超高清|超清)|超高清(?: ?4 ?k\b)?|\b(?:4 ?k(?: ?(?:uhd|ultra[ -]?hd))?|2160 ?p|uhd|ultra[ -]?hd(?: 4 ?k)?)\b`, (_m, s) => {
+    s.resolution = '2160p';
+    return meaning('2160p (4K UHD)', '2160p（4K 超高清）');
+  }),
+  rule(['resolution'], String.raw`\b(?:8 ?k(?: uhd)?|4320 ?p)\b|8 ?k ?超高清`, (m, s) => {
+    s.resolution = '2160p';
+    return meaning(`2160p (4K UHD): ${m[0].toUpperCase()} output is not offered, so the highest supported resolution is used`, `2160p（4K 超高清）：不提供 ${m[0].toUpperCase()} 输出，使用支持的最高分辨率`);
+  }),
+  rule(['resolution'], String.raw`\b(?:1440 ?p|qhd|2(?:\.5)? ?k)\b`, (m, s) => {
     s.resolution = '1080p';
-    return meaning(`1080p: ${m[0].toUpperCase()} output is not available yet, so the highest supported resolution is used`, `1080p：暂不支持 ${m[0].toUpperCase()} 输出，使用支持的最高分辨率`);
+    return meaning(`1080p: ${m[0].toUpperCase()} output is not offered, so the closest supported resolution is used (say 4K for 2160p)`, `1080p：不提供 ${m[0].toUpperCase()} 输出，使用最接近的支持分辨率（需要 2160p 请写 4K）`);
   }),
   rule(['resolution', 'aspect'], String.raw`\b(\d{3,4}) ?[x×*] ?(\d{3,4})\b`, setSize),
   rule(['resolution', 'fps'], String.raw`\b(720|1080|2160) ?p ?(24|25|30|50|60)\b`, (m, s) => {
-    s.resolution = '1080p';
-    if (m[1] === '720') s.resolution = '720p';
+    s.resolution = `${m[1]}p` as Resolution;
     const fps = fpsFrom(m[2], s);
-    const k4 = m[1] === '2160' ? ' (4K is not available yet: the highest supported)' : '';
-    return meaning(`${s.resolution}${k4}, ${fps?.en ?? ''}`, `${s.resolution}${k4 ? '（暂不支持 4K，使用最高分辨率）' : ''}，${fps?.zh ?? ''}`);
+    const k4 = m[1] === '2160' ? ' (4K UHD)' : '';
+    return meaning(`${s.resolution}${k4}, ${fps?.en ?? ''}`, `${s.resolution}${k4 ? '（4K 超高清）' : ''}，${fps?.zh ?? ''}`);
   }),
 
   rule(['fps', 'transition'], String.raw`\b(?:cinematic|film look|filmic|movie[ -]like)(?: look| style| feel)?\b|电影感|电影风格`, (_m, s) => {

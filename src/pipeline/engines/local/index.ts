@@ -8,12 +8,14 @@ import type { Engine, RenderOutput, RenderRequest } from '../engine.js';
 import { mixMusic } from './audio.js';
 import { buildFfmpegArgs, buildFilterGraph, planSegments } from './filtergraph.js';
 import { renderOverlays } from './overlays.js';
+import { prepareStillsInChild } from './prepare-in-child.js';
 import { planStillJobs, prepareStills, throwIfAborted } from './prepare-images.js';
 import { runFfmpeg } from './run-ffmpeg.js';
 import { frameTimeline } from './timeline.js';
 
 /**
- * The `local` engine: sharp prepares one still per clip (prepare-images.ts), text overlays
+ * The `local` engine: sharp prepares one still per clip (prepare-images.ts; for big photos in a
+ * child process, prepare-in-child.ts, so the service does not keep the decode memory), text overlays
  * become PNGs (overlays.ts), and one ffmpeg run composes motion, transitions and text and
  * encodes H.264 (High, yuv420p, BT.709, +faststart): see filtergraph.ts for the graph and
  * motion.ts for how the Ken Burns motion stays smooth. Plans with more clips than
@@ -31,9 +33,14 @@ export interface LocalEngineOptions {
   prepareConcurrency?: number;
   /**
    * Most clips one ffmpeg run composes; longer plans render in segments joined by stream copy
-   * (memory: ffmpeg holds ~65 MB per 1080p clip until its graph ends). Default by frame size.
+   * (memory: ffmpeg holds ~70-90 MB per 1080p clip until its graph ends). Default by frame size.
    */
   maxClipsPerRun?: number;
+  /**
+   * Where stills are prepared: in a child process (`true`), in this one (`false`), or by size
+   * (default: a child once the photos hold CHILD_MIN_PIXELS; see prepare-in-child.ts).
+   */
+  prepareInChild?: boolean;
   /** Test hook: the ffmpeg pid of each encode, once spawned. */
   onFfmpegSpawn?(pid: number): void;
 }
@@ -44,13 +51,21 @@ const ENCODE_END = 0.98;
 const MUSIC_SHARE = 0.06;
 
 /**
- * 4 clips per run at 1080p (~9 at 720p). ffmpeg holds every clip's chain until its graph
- * ends: x264 itself ~270 MB, plus ~100 MB per 1080p Ken Burns clip (the still, its resampled
- * twin and their planes; see motion.ts). Measured on W1 (bench/): 4 per run peaks at 697 MB
- * of ffmpeg and renders faster than 6 per run (903 MB).
+ * Photos holding this many pixels in all are prepared in a child process: decoding them would
+ * grow the service by ~10 MB per megapixel for good (measured on W1: 150 -> 360 MB); smaller
+ * jobs are not worth the child's start (~0.3-0.5 s).
+ */
+export const CHILD_MIN_PIXELS = 24e6;
+
+/**
+ * 2 clips per run at 1080p (5 at 720p, 2 at 4K). ffmpeg holds every clip's chain until its
+ * graph ends: x264 and ffmpeg themselves ~230 MB at 1080p, plus ~70-90 MB per 1080p Ken Burns
+ * clip (the still, its resampled twin, their planes and frame pools; see motion.ts). Measured
+ * on W1 (bench/, 10 clips): ffmpeg peaks at 419 MB with 2 per run, 565 MB with 4, for the
+ * same CPU time (39.6 vs 39.7 s): a run's start and end cost little next to its clips.
  */
 export function defaultMaxClipsPerRun(pixels: number): number {
-  return Math.max(3, Math.round((4 * 1920 * 1080) / pixels));
+  return Math.max(2, Math.round((2 * 1920 * 1080) / pixels));
 }
 
 export function createLocalEngine(opts: LocalEngineOptions): Engine {
@@ -84,7 +99,9 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
 
   await fs.mkdir(workDir, { recursive: true });
   try {
-    await prepareStills(jobs, {
+    const pixels = jobs.reduce((n, j) => n + j.source.width * j.source.height, 0);
+    const inChild = opts.prepareInChild ?? pixels >= CHILD_MIN_PIXELS;
+    await (inChild ? prepareStillsInChild : prepareStills)(jobs, {
       workDir,
       signal,
       concurrency: opts.prepareConcurrency ?? 2,

@@ -53,15 +53,11 @@ export interface PrepareOptions {
 }
 
 /**
- * Prepare all stills, `concurrency` at a time. Clips that show the same photo the same way
- * share one file. Rejects with an AbortError as soon as the signal fires (stills in flight
- * finish in the background; their files land in workDir, which the caller removes).
+ * Clips that show the same photo the same way (same photo, fit and geometry, e.g. a photo
+ * used twice) share one file: sets `file` on each job, returns the jobs grouped by file.
+ * Deterministic, so a child process preparing the stills names them as the caller expects.
  */
-export async function prepareStills(jobs: StillJob[], opts: PrepareOptions): Promise<void> {
-  const { signal } = opts;
-  throwIfAborted(signal);
-  const concurrency = Math.max(1, opts.concurrency ?? 2);
-  // De-duplicate identical stills (same photo, fit and geometry), e.g. a photo used twice.
+export function shareIdenticalStills(jobs: StillJob[]): StillJob[][] {
   const unique = new Map<string, StillJob[]>();
   for (const j of jobs) {
     const key = JSON.stringify([j.source.path, j.fit, j.background, j.still.region, j.still.width, j.still.height]);
@@ -71,6 +67,19 @@ export async function prepareStills(jobs: StillJob[], opts: PrepareOptions): Pro
   }
   const groups = [...unique.values()];
   for (const g of groups) for (const j of g) j.file = g[0]!.file;
+  return groups;
+}
+
+/**
+ * Prepare all stills, `concurrency` at a time. Clips that show the same photo the same way
+ * share one file. Rejects with an AbortError as soon as the signal fires (stills in flight
+ * finish in the background; their files land in workDir, which the caller removes).
+ */
+export async function prepareStills(jobs: StillJob[], opts: PrepareOptions): Promise<void> {
+  const { signal } = opts;
+  throwIfAborted(signal);
+  const concurrency = Math.max(1, opts.concurrency ?? 2);
+  const groups = shareIdenticalStills(jobs);
 
   let next = 0;
   let done = 0;
@@ -157,8 +166,29 @@ function open(job: StillJob): Sharp {
 /** cover: the fitted photo is the photo itself scaled up/down; cut the part and size it. */
 async function coverPart(job: StillJob, inner: Rect, w: number, h: number): Promise<Sharp> {
   const q = job.source.width / job.fitted.width; // source px per fitted unit
-  const box = srcBox(inner, q, 0, 0, job.source);
-  return open(job).extract(box).resize(w, h, { fit: 'fill', kernel: 'lanczos3' }).removeAlpha();
+  return exactPart(job, inner, q, 0, 0, w, h);
+}
+
+/**
+ * The part `r` (fitted units; the photo's top-left at (ox, oy), `q` source px per unit) as
+ * exactly w x h px. The source box is whole pixels, rounded out, so it is resized by the exact
+ * scale w / (r.w * q) and then cut, rather than squeezed into w x h: that was up to 2 source px
+ * of scale error across the still (0.12 % measured in a 9:16 render, 0.7 px at the frame edge).
+ */
+async function exactPart(job: StillJob, r: Rect, q: number, ox: number, oy: number, w: number, h: number): Promise<Sharp> {
+  const box = srcBox(r, q, ox, oy, job.source);
+  const kx = w / (r.w * q);
+  const ky = h / (r.h * q);
+  const resized = await open(job)
+    .extract(box)
+    .resize(Math.max(w, Math.round(box.width * kx)), Math.max(h, Math.round(box.height * ky)), { fit: 'fill', kernel: 'lanczos3' })
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const { width: rw, height: rh, channels } = resized.info;
+  const left = clampInt(((r.x - ox) * q - box.left) * kx, 0, Math.max(0, rw - w));
+  const top = clampInt(((r.y - oy) * q - box.top) * ky, 0, Math.max(0, rh - h));
+  return sharp(resized.data, { raw: { width: rw, height: rh, channels } }).extract({ left, top, width: Math.min(w, rw - left), height: Math.min(h, rh - top) });
 }
 
 /**
@@ -204,8 +234,7 @@ async function composedPart(job: StillJob, inner: Rect, w: number, h: number): P
   const top = clampInt(Math.round((iy0 - inner.y) * s), 0, h - 1);
   const pw = clampInt(Math.round((ix1 - ix0) * s), 1, w - left);
   const ph = clampInt(Math.round((iy1 - iy0) * s), 1, h - top);
-  const box = srcBox({ x: ix0, y: iy0, w: ix1 - ix0, h: iy1 - iy0 }, 1 / k, photo.x, photo.y, source);
-  const part = await open(job).extract(box).resize(pw, ph, { fit: 'fill', kernel: 'lanczos3' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const part = await (await exactPart(job, { x: ix0, y: iy0, w: ix1 - ix0, h: iy1 - iy0 }, 1 / k, photo.x, photo.y, pw, ph)).raw().toBuffer({ resolveWithObject: true });
   return base.composite([{ input: part.data, raw: { width: part.info.width, height: part.info.height, channels: part.info.channels }, left, top }]);
 }
 

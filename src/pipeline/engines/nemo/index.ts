@@ -82,9 +82,17 @@ function loadState(raw: Record<string, unknown> | null): NemoState {
   return st;
 }
 
+/** The hosted agent exports at most 1080p (no resolution setting): 4K jobs are refused at submission (handlers/plan-request.ts). */
+export const NEMO_MAX_SHORT_SIDE = 1080;
+
 async function render(client: NemoClient, o: NemoEngineOptions, req: RenderRequest): Promise<RenderOutput> {
   const { signal, workDir } = req;
   signal.throwIfAborted();
+  // Submission refuses these; a plan re-read differently at render time (a language-model planner) must not pay for a 1080p video.
+  const short = Math.min(req.plan.output.width, req.plan.output.height);
+  if (short > NEMO_MAX_SHORT_SIDE) {
+    throw new AppError('validation_error', `resolution: the "nemo" engine renders at most ${NEMO_MAX_SHORT_SIDE}p, not ${short}p; use the "local" engine or ask for at most ${NEMO_MAX_SHORT_SIDE}p.`, { field: 'options.resolution' });
+  }
   const log = o.logger;
   let last = 0;
   const progress = (f: number) => {
