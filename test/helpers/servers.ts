@@ -74,6 +74,19 @@ export async function webhookReceiver(statuses: number[] = []) {
       }
       return received;
     },
+    /** Resolves with the first webhook payload (parsed) that `match` accepts, once it has arrived. */
+    async waitForEvent(match: (payload: any) => boolean, timeoutMs = 30_000): Promise<any> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const hit = received.map((r) => JSON.parse(r.body)).find(match);
+        if (hit) return hit;
+        if (Date.now() > deadline) throw new Error('webhook not received');
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 200);
+        });
+      }
+    },
   };
 }
 

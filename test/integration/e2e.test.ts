@@ -140,18 +140,8 @@ describe('end to end: photos in, HD MP4 out', () => {
     expect(failed.error.code).toBe('fetch_failed');
     expect(failed.error.message).toMatch(/^images\[1\]: .*404/);
     expect(failed.result).toBeNull();
-    const hook = await waitForWebhook((p) => p.data.id === failed.id);
+    const hook = await hooks.waitForEvent((p) => p.data.id === failed.id);
     expect(hook.type).toBe('job.failed');
     expect(hook.data.error.code).toBe('fetch_failed');
   });
-
-  async function waitForWebhook(match: (p: any) => boolean) {
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const hit = hooks.received.map((r) => JSON.parse(r.body)).find(match);
-      if (hit) return hit;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('webhook not received');
-  }
 });

@@ -120,7 +120,7 @@ describe('animated previews (options.preview)', () => {
     console.log(`webp preview: ${p.bytes} bytes, ${p.width}x${p.height}, ${p.frames} frames, ${p.durationMs} ms (video ${job.result.video.bytes} bytes)`);
 
     // The webhook carries it too, with a URL that downloads the same bytes.
-    const hook = await waitForWebhook((x) => x.data.id === job.id);
+    const hook = await hooks.waitForEvent((x) => x.data.id === job.id);
     expect(hook.type).toBe('job.succeeded');
     expect(hook.data.result.preview).toMatchObject({ format: 'webp', bytes: p.bytes, width: 480, height: 270, frames: p.frames, durationMs: p.durationMs });
     expect((await download(hook.data.result.preview.url, 'image/webp')).bytes.equals(a.bytes)).toBe(true);
@@ -198,14 +198,4 @@ describe('animated previews (options.preview)', () => {
     expect(res.json.error.code).toBe('validation_error');
     expect(JSON.stringify(res.json.error)).toMatch(/options\.preview/);
   });
-
-  async function waitForWebhook(match: (p: any) => boolean) {
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      const hit = hooks.received.map((r) => JSON.parse(r.body)).find(match);
-      if (hit) return hit;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error('webhook not received');
-  }
 });
