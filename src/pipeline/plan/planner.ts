@@ -40,6 +40,8 @@ export interface PlanImage {
   /** Oriented size; absent until the photo has been fetched. */
   width?: number;
   height?: number;
+  /** The photo's plain light backdrop (#rrggbb, see intake/plain-backdrop.ts), when it has one. */
+  backdrop?: string;
 }
 
 export interface PlanInput {
@@ -148,6 +150,7 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
     );
   }
   let unknownSizes = 0;
+  let onBackdrop = 0;
 
   const clips: Clip[] = order.map((index, i) => {
     const img = input.images[index]!;
@@ -155,11 +158,18 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
     const known = img.width !== undefined && img.height !== undefined;
     if (!known) unknownSizes++;
     let fit: Fit;
+    let background: string | undefined;
     if (fitChoice !== 'auto') fit = fitChoice;
     else if (!known) fit = 'blur';
     else {
       const ratio = img.width! / img.height! / outputAspect;
       fit = ratio <= COVER_ASPECT_TOLERANCE && ratio >= 1 / COVER_ASPECT_TOLERANCE ? 'cover' : 'blur';
+      // A packshot on a plain backdrop: whole, on its own backdrop colour (no crop, no blur).
+      if (fit === 'blur' && img.backdrop) {
+        fit = 'contain';
+        background = img.backdrop;
+        onBackdrop++;
+      }
     }
     const type: TransitionType = transition === 'random' ? picks[i] ?? 'fade' : transition;
     return {
@@ -169,6 +179,7 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
       fit,
       motion: motionFor(i, motionKind),
       transition: last ? { type: 'cut', durationMs: 0 } : { type, durationMs: transitionMs },
+      ...(background ? { background } : {}),
     };
   });
   const durationMs = n * holdMs;
@@ -199,6 +210,12 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
           : { en: 'fit: photos whose shape matches the frame fill it, others sit over a blurred fill', zh: '适配：形状与画面一致的照片铺满，其余照片叠在模糊背景上' },
       ),
     );
+    if (onBackdrop > 0) {
+      notes.push(say({
+        en: `fit: ${onBackdrop} photo${onBackdrop === 1 ? '' : 's'} on a plain light backdrop shown whole on that colour (nothing cropped)`,
+        zh: `适配：${onBackdrop} 张纯浅色背景的照片完整显示在同色背景上（不裁切）`,
+      }));
+    }
   } else if (!opts.fit && s.fit === undefined) {
     notes.push(say({ en: `fit: ${FIT_LABEL[fitChoice][0]}`, zh: `适配：${FIT_LABEL[fitChoice][1]}` }));
   }

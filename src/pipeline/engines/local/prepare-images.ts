@@ -40,7 +40,7 @@ export function planStillJobs(plan: Plan, images: SourceImage[]): StillJob[] {
     const windows = frameWindows(clip.motion as Motion, tl.clips[i]!.frames, fitted, out);
     const nativeDensity = clip.fit === 'cover' ? img.width / fitted.width : Math.max(img.width / out.width, img.height / out.height);
     const still = planStill(windows, out, nativeDensity);
-    return { clipIndex: i, source, fit: clip.fit, background: plan.background, out, fitted, still, file: `c${String(i).padStart(3, '0')}.jpg` };
+    return { clipIndex: i, source, fit: clip.fit, background: clip.background ?? plan.background, out, fitted, still, file: `c${String(i).padStart(3, '0')}.jpg` };
   });
 }
 
