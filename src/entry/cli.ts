@@ -8,12 +8,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
 import { AppError, toAppError } from '../core/errors.js';
-import { JobOptionsSchema, MUSIC_DEFAULTS, MusicInputSchema, type MusicInput } from '../core/job.js';
+import { JobOptionsSchema, MUSIC_DEFAULTS, MusicInputSchema, type MusicInput, type PreviewFormat } from '../core/job.js';
 import { createLocalEngine } from '../pipeline/engines/local/index.js';
 import type { SourceImage, SourceMusic } from '../pipeline/engines/engine.js';
 import { intakeImages } from '../pipeline/intake/index.js';
 import { inspectImage } from '../pipeline/intake/inspect-image.js';
 import { inspectMusic, intakeMusic } from '../pipeline/intake/music.js';
+import { plainBackdrop } from '../pipeline/intake/plain-backdrop.js';
+import { makePreview } from '../pipeline/media/preview.js';
 import { netPolicy } from '../pipeline/net-policy.js';
 import { planJob } from '../pipeline/plan/planner.js';
 import { main as serve } from './node.js';
@@ -46,6 +48,9 @@ Render options:
       --music-fade-out <s>     fade-out seconds, ending with the video (default ${MUSIC_DEFAULTS.fadeOutMs / 1000})
       --loudness <LUFS>        loudness target at volume 1, -30 to -5 (default ${MUSIC_DEFAULTS.loudnessLufs})
       --poster <file.jpg>      also write the poster frame
+      --preview <file.webp|file.gif>
+                               also write a looping animated preview (at most 2 MB; the
+                               format follows the file's extension)
       --plan                   print the plan (timeline) as JSON and exit without rendering
   -q, --quiet                  no progress output
   -h, --help
@@ -95,6 +100,7 @@ const RENDER_OPTIONS = {
   'music-fade-out': { type: 'string' },
   loudness: { type: 'string' },
   poster: { type: 'string' },
+  preview: { type: 'string' },
   plan: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
 } as const;
@@ -122,6 +128,7 @@ async function render(args: string[]): Promise<number> {
   if (positionals.length === 0) throw new AppError('validation_error', 'give at least one photo (file path or URL)');
   const options = parseOptions(values);
   const musicInput = parseMusic(values);
+  const previewFormat = previewFormatOf(values.preview);
   const config = loadConfig();
 
   if (values.plan) {
@@ -139,16 +146,30 @@ async function render(args: string[]): Promise<number> {
     // Music first (as the service does): a bad music file fails before the photos are read.
     const music = musicInput ? await loadMusic(musicInput, workDir, config, abort.signal) : undefined;
     const images = await loadInputs(positionals, workDir, config, abort.signal, (f) => bar('fetching', f));
-    const plan = planJob({ images: images.map((img) => ({ source: positionals[img.index]!, width: img.width, height: img.height })), prompt: values.prompt, options, music: musicInput });
+    // As the service does: with an automatic fit, packshots on a plain backdrop stay whole.
+    const backdrops = options?.fit ? [] : await Promise.all(images.map((img) => plainBackdrop(img.path).catch(() => null)));
+    const plan = planJob({
+      images: images.map((img, k) => ({ source: positionals[img.index]!, width: img.width, height: img.height, ...(backdrops[k] ? { backdrop: backdrops[k]! } : {}) })),
+      prompt: values.prompt,
+      options,
+      music: musicInput,
+    });
     const engine = createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF });
     const started = Date.now();
     const out = await engine.render({ plan, images, workDir, signal: abort.signal, onProgress: (f) => bar('rendering', f), music });
     bar('done', 1);
     await fs.copyFile(out.videoPath, values.output!);
     if (values.poster) await fs.copyFile(out.posterPath, values.poster);
+    let previewNote = '';
+    if (values.preview && previewFormat) {
+      const made = await makePreview({ videoPath: out.videoPath, video: out, format: previewFormat, workDir, ffmpegPath: config.FFMPEG_PATH, signal: abort.signal });
+      if (!made.ok) throw new AppError('render_failed', `${made.message} (${made.code})`);
+      await fs.copyFile(made.preview.path, values.preview);
+      previewNote = `; preview ${values.preview}: ${made.preview.width}x${made.preview.height}, ${(made.preview.bytes / 1e3).toFixed(0)} kB`;
+    }
     const audio = plan.audio?.source !== undefined ? `, music at ${Math.round(plan.audio.volume * 100)}% (AAC)` : '';
     process.stderr.write(
-      `${values.output}: ${out.width}x${out.height} ${out.fps} fps, ${(out.durationMs / 1000).toFixed(2)} s${audio}, ${(out.bytes / 1e6).toFixed(1)} MB, rendered in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+      `${values.output}: ${out.width}x${out.height} ${out.fps} fps, ${(out.durationMs / 1000).toFixed(2)} s${audio}, ${(out.bytes / 1e6).toFixed(1)} MB, rendered in ${((Date.now() - started) / 1000).toFixed(1)} s${previewNote}\n`,
     );
     return 0;
   } finally {
@@ -158,6 +179,14 @@ async function render(args: string[]): Promise<number> {
 }
 
 type Flags = Record<string, string | boolean | undefined>;
+
+/** `--preview out.webp` / `out.gif`: the format is the file's extension. */
+function previewFormatOf(file: unknown): PreviewFormat | undefined {
+  if (typeof file !== 'string') return undefined;
+  const ext = path.extname(file).slice(1).toLowerCase();
+  if (ext === 'webp' || ext === 'gif') return ext;
+  throw new AppError('validation_error', `--preview: the file must end in .webp or .gif (got "${file}")`);
+}
 
 function parseOptions(v: Flags) {
   const num = (s: unknown) => (typeof s === 'string' ? Number(s) : undefined);

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { probeVideo } from '../../src/pipeline/media/ffprobe.js';
 import { makePhoto } from '../helpers/images.js';
@@ -45,6 +46,20 @@ describe('photoreel CLI', () => {
     expect(Math.abs(probe.durationMs - 3000)).toBeLessThanOrEqual(34);
     expect(probe.moovBeforeMdat).toBe(true);
     expect((await fs.stat(path.join(dir, 'poster.jpg'))).size).toBeGreaterThan(1000);
+  });
+
+  it('--preview writes an animated WebP of at most 2 MB; a wrong extension is explained', async () => {
+    const res = await cli(['render', 'a.jpg', 'b.png', '-o', 'p.mp4', '--resolution', '720p', '--seconds-per-image', '1', '--preview', 'p.webp']);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toMatch(/preview p\.webp: 480x270, \d+ kB/);
+    const meta = await sharp(path.join(dir, 'p.webp'), { animated: true }).metadata();
+    expect(meta.format).toBe('webp');
+    expect(meta.pages).toBeGreaterThan(10);
+    expect([meta.width, meta.pageHeight]).toEqual([480, 270]);
+    expect((await fs.stat(path.join(dir, 'p.webp'))).size).toBeLessThanOrEqual(2_000_000);
+    const bad = await cli(['render', 'a.jpg', '-o', 'q.mp4', '--preview', 'q.png']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--preview: the file must end in .webp or .gif');
   });
 
   it('prints the plan without rendering', async () => {
