@@ -102,6 +102,9 @@ export const JobOptionsSchema = z
       description: 'Seeds the plan\'s random choices: `random` transitions and a prompt\'s "shuffle" order. The same seed gives the same picks. Default: derived from the photos and the prompt, so the same request always renders the same video (`plan.notes` shows the seed used).',
       example: 42,
     }),
+    endCard: z.boolean().optional().openapi({
+      description: 'true: the call to action (the prompt\'s quoted CTA text) gets its own end card after the last photo (the photo blurred and dimmed behind the text) instead of sitting over the photo. The prompt\'s "end card" / 片尾卡 does the same.',
+    }),
     skipBadImages: z.boolean().optional().openapi({
       description: 'true: a photo that cannot be used is left out (a warning on the job says why) instead of failing the job; the job fails only if no photo is left.',
     }),

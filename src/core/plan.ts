@@ -75,6 +75,9 @@ export const ClipSchema = z.object({
   fit: z.enum(FITS),
   motion: MotionSchema,
   transition: TransitionSchema.openapi({ description: 'The transition from this clip into the next; the last clip has a `cut` of 0 ms.' }),
+  card: z.boolean().optional().openapi({
+    description: 'An end card: the photo only as a blurred, dimmed backdrop (no photo on top) for the call to action shown over it.',
+  }),
   background: z.string().regex(/^#[0-9a-f]{6}$/i).optional().openapi({
     description: 'Colour around a `contain`-fitted photo for this clip, instead of the plan\'s `background`: a product photo on a plain light backdrop is shown whole on that colour.',
   }),

@@ -47,6 +47,8 @@ Render options:
       --music-fade-in <s>      fade-in seconds (default ${MUSIC_DEFAULTS.fadeInMs / 1000})
       --music-fade-out <s>     fade-out seconds, ending with the video (default ${MUSIC_DEFAULTS.fadeOutMs / 1000})
       --loudness <LUFS>        loudness target at volume 1, -30 to -5 (default ${MUSIC_DEFAULTS.loudnessLufs})
+      --end-card               the call to action (quoted in --prompt) on its own card after the
+                               last photo, instead of over it
       --poster <file.jpg>      also write the poster frame
       --preview <file.webp|file.gif>
                                also write a looping animated preview (at most 2 MB; the
@@ -101,6 +103,7 @@ const RENDER_OPTIONS = {
   loudness: { type: 'string' },
   poster: { type: 'string' },
   preview: { type: 'string' },
+  'end-card': { type: 'boolean' },
   plan: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
 } as const;
@@ -199,6 +202,7 @@ function parseOptions(v: Flags) {
     seed: typeof v.seed === 'string' ? seedFlag(v.seed) : undefined,
     motion: v.motion,
     fit: v.fit,
+    endCard: v['end-card'] === true ? true : undefined,
   };
   const clean = JSON.parse(JSON.stringify(raw));
   const parsed = JobOptionsSchema.safeParse(clean);

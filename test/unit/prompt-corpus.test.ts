@@ -85,14 +85,12 @@ describe('prompt corpus', () => {
 
   it.each(corpus.map((e) => [e.name, e] as const))('%s', (_name, e) => {
     const prompt = promptOf(e);
-    const started = performance.now();
     const plan = planJob({ images: imgs(e.images), prompt, options: e.options });
-    const ms = performance.now() - started;
     const x = e.expect;
 
-    // Always: a valid plan, fast, with plain bounded overlay text.
+    // Always: a valid plan with plain bounded overlay text. (Planning speed is measured by
+    // bench/planner.ts, not asserted here: a timed assertion flakes on a busy machine.)
     expect(PlanSchema.safeParse(plan).success).toBe(true);
-    expect(ms).toBeLessThan(250); // generous for a cold, shared CI box; bench/planner.ts measures p99
     for (const o of plan.overlays) {
       expect(o.text.length).toBeGreaterThan(0);
       expect(Array.from(o.text).length).toBeLessThanOrEqual(200);

@@ -182,9 +182,25 @@ export function planFromReading(input: PlanInput, reading: PromptReading, prefac
       ...(background ? { background } : {}),
     };
   });
-  const durationMs = n * holdMs;
+  const photosMs = n * holdMs;
+  // An end card: one more clip after the last photo, the photo blurred and dimmed behind the
+  // call to action, faded into like the photos (or cut when they cut).
+  const ctaText = s.cta === undefined ? '' : cleanOverlayText(s.cta).text;
+  const wantsCard = opts.endCard ?? s.endCard ?? false;
+  let card: { startMs: number; durationMs: number } | null = null;
+  if (wantsCard && !ctaText) {
+    warnings.push({ en: 'end card left out: it shows the call to action, and none was given (e.g. end card "Shop now")', zh: '未加片尾卡：片尾卡显示行动号召文字，但没有提供（例如 片尾卡“立即购买”）' });
+  } else if (wantsCard) {
+    const last = clips[n - 1]!;
+    const cardMs = Math.max(1000, Math.round((s.ctaSeconds ?? DEFAULTS.ctaSeconds) * 1000));
+    clips[n - 1] = { ...last, durationMs: holdMs + transitionMs, transition: transitionMs > 0 ? { type: 'fade', durationMs: transitionMs } : { type: 'cut', durationMs: 0 } };
+    clips.push({ image: last.image, startMs: photosMs, durationMs: cardMs, fit: 'blur', motion: { type: 'none' }, transition: { type: 'cut', durationMs: 0 }, card: true });
+    card = { startMs: photosMs, durationMs: cardMs };
+    notes.push(say({ en: `end card: "${ctaText}" for ${cardMs / 1000} s after the last photo`, zh: `片尾卡：“${ctaText}”，在最后一张照片之后显示 ${cardMs / 1000} 秒` }));
+  }
+  const durationMs = photosMs + (card?.durationMs ?? 0);
 
-  const overlays = overlaysFor(s, clips, holdMs, durationMs, warnings);
+  const overlays = overlaysFor(s, clips, holdMs, photosMs, card, warnings);
   const audio = audioFor(s, durationMs, input.music);
 
   const spi = round2(secondsPerImage);
@@ -393,7 +409,8 @@ function motionFor(i: number, kind: MotionKind): Motion {
   }
 }
 
-function overlaysFor(s: PromptSettings, clips: Clip[], holdMs: number, durationMs: number, warnings: Note[]): Plan['overlays'] {
+/** `durationMs`: the photos' part of the video; `card`: the end card after it, which the call to action fills. */
+function overlaysFor(s: PromptSettings, clips: Clip[], holdMs: number, durationMs: number, card: { startMs: number; durationMs: number } | null, warnings: Note[]): Plan['overlays'] {
   const overlays: Plan['overlays'] = [];
   const text = (raw: string | undefined) => (raw === undefined ? '' : cleanOverlayText(raw).text);
   const span = (seconds: number | undefined, def: number) => Math.max(1, Math.min(Math.round((seconds ?? def) * 1000), durationMs));
@@ -407,18 +424,21 @@ function overlaysFor(s: PromptSettings, clips: Clip[], holdMs: number, durationM
   } else if (captions.length > 1) {
     // Caption i belongs to photo i, wherever the order puts that photo.
     for (const clip of clips) {
-      const text = captions[clip.image.index];
+      const text = clip.card ? undefined : captions[clip.image.index];
       if (text) overlays.push({ type: 'caption', text, startMs: clip.startMs, durationMs: holdMs });
     }
     overlays.sort((a, b) => a.startMs - b.startMs || (a.type === 'title' ? -1 : b.type === 'title' ? 1 : 0));
-    if (captions.length > clips.length) {
-      const extra = captions.length - clips.length;
+    const photos = clips.filter((c) => !c.card).length;
+    if (captions.length > photos) {
+      const extra = captions.length - photos;
       warnings.push({ en: `${extra} caption${extra === 1 ? '' : 's'} dropped: one caption per photo`, zh: `多出的 ${extra} 条字幕已舍弃：每张照片一条字幕` });
     }
   }
 
   const cta = text(s.cta);
-  if (cta) {
+  if (cta && card) {
+    overlays.push({ type: 'cta', text: cta, startMs: card.startMs, durationMs: card.durationMs });
+  } else if (cta) {
     const d = span(s.ctaSeconds, DEFAULTS.ctaSeconds);
     overlays.push({ type: 'cta', text: cta, startMs: durationMs - d, durationMs: d });
   }

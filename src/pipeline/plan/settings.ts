@@ -63,6 +63,8 @@ export interface PromptSettings {
   captions?: string[];
   cta?: string;
   ctaSeconds?: number;
+  /** The call to action on its own card after the last photo ("end card"), not over it. */
+  endCard?: boolean;
   audio?: AudioSettings;
 }
 
@@ -88,6 +90,7 @@ export const PromptSettingsSchema = z
     captions: z.array(overlayText).max(MAX_CAPTIONS),
     cta: overlayText,
     ctaSeconds: z.number().min(0.5).max(600),
+    endCard: z.boolean(),
     audio: z
       .object({
         volume: z.number().min(0).max(1),

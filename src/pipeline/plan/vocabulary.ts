@@ -14,7 +14,7 @@ import type { MotionKind, Order, Pace, PromptSettings, TransitionChoice } from '
 /** A setting family: phrases that set the same family conflict (the later wins) and explicit options override them. */
 export type Group =
   | 'aspect' | 'resolution' | 'fps' | 'length' | 'pace' | 'transition' | 'transitionSeconds' | 'motion' | 'fit'
-  | 'background' | 'order' | 'volume' | 'fades' | 'title' | 'caption' | 'cta' | 'info';
+  | 'background' | 'order' | 'volume' | 'fades' | 'title' | 'caption' | 'cta' | 'endCard' | 'info';
 
 export interface Meaning {
   en: string;
@@ -468,6 +468,10 @@ export const RULES: Rule[] = [
   rule(['order'], String.raw`\b(?:shuffle[ds]?|random(?:i[sz]ed?)?(?: order)?|mix (?:them |the photos )?up|any order)\b|随机顺序|随机|打乱|乱序`, setOrder('shuffle', 'photos shuffled (the same photos always give the same order)', '照片随机排列（同样的照片总是同样的顺序）')),
 
   /* overlay timing right after a quote: title 'Sale' for 5 seconds, Title: "Urban Dreams" (0-3s) */
+  rule(['endCard'], String.raw`\b(?:end|closing|final|outro) (?:card|screen|slate)s?\b|片尾卡|结尾卡|结尾页|片尾画面|结束画面`, (_m, s) => {
+    s.endCard = true;
+    return meaning('an end card: the call to action on its own card after the last photo', '片尾卡：行动号召单独成卡，放在最后一张照片之后');
+  }),
   rule(['info'], String.raw`([\ue000-\ue0c7]) ?(?:\( ?${DUR} ?\)|(?:for|lasting|during|shown for|on screen for|displayed for) (?:the (?:first|last) )?${DUR}|(?:显示|持续|停留) ?${DUR})`, setOverlaySeconds),
 
   /* audio */

@@ -106,16 +106,20 @@ export async function renderOverlays(plan: Plan, workDir: string): Promise<Rende
   const lowerRight = width - Math.round(width * SAFE_MARGINS[aspect].rail);
   const gap = Math.round(frameMin * 0.02);
 
-  const drawn: (RenderedOverlay & { type: Overlay['type'] })[] = [];
+  // Text shown only over an end card (the photo blurred behind it) is the card's message:
+  // title-sized, in the middle of the safe area.
+  const onCard = (o: Overlay) => plan.clips.some((c) => c.card && o.startMs >= c.startMs && o.startMs + o.durationMs <= c.startMs + c.durationMs);
+  const drawn: (RenderedOverlay & { type: Overlay['type'] | 'card' })[] = [];
   for (const [k, o] of plan.overlays.entries()) {
     const right = o.type === 'title' ? safe.left + safe.width : Math.min(safe.left + safe.width, lowerRight);
-    const img = await renderTextBox(o.text, o.type, frameMin, right - safe.left, Math.floor(safe.height * STYLES[o.type].maxHeightFrac));
+    const style = onCard(o) ? 'title' : o.type;
+    const img = await renderTextBox(o.text, style, frameMin, right - safe.left, Math.floor(safe.height * STYLES[style].maxHeightFrac));
     if (img.width === 0) continue;
     const file = `o${k}.png`;
     await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 4 } }).png({ compressionLevel: 1 }).toFile(path.join(workDir, file));
     // Centred on the frame, pushed left only as far as the buttons need.
     const x = Math.max(safe.left, Math.min(Math.round((width - img.width) / 2), right - img.width));
-    drawn.push({ type: o.type, file, x, y: 0, startMs: o.startMs, durationMs: o.durationMs, width: img.width, height: img.height, index: k, fontSize: img.fontSize, truncated: img.truncated });
+    drawn.push({ type: onCard(o) ? 'card' : o.type, file, x, y: 0, startMs: o.startMs, durationMs: o.durationMs, width: img.width, height: img.height, index: k, fontSize: img.fontSize, truncated: img.truncated });
   }
 
   const overlapsInTime = (a: RenderedOverlay, b: RenderedOverlay) => a.startMs < b.startMs + b.durationMs && b.startMs < a.startMs + a.durationMs;
@@ -123,6 +127,7 @@ export async function renderOverlays(plan: Plan, workDir: string): Promise<Rende
   for (const d of drawn) {
     if (d.type === 'title') d.y = safe.top;
     else if (d.type === 'caption') d.y = safeBottom - d.height;
+    else if (d.type === 'card') d.y = safe.top + Math.round((safe.height - d.height) / 2);
   }
   for (const d of drawn) {
     if (d.type !== 'cta') continue;

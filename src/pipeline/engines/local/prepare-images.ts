@@ -19,6 +19,8 @@ export interface StillJob {
   clipIndex: number;
   source: SourceImage;
   fit: Fit;
+  /** An end card: the blurred backdrop only, no photo over it. */
+  card?: boolean;
   background: string;
   out: Size;
   fitted: Size;
@@ -40,7 +42,7 @@ export function planStillJobs(plan: Plan, images: SourceImage[]): StillJob[] {
     const windows = frameWindows(clip.motion as Motion, tl.clips[i]!.frames, fitted, out);
     const nativeDensity = clip.fit === 'cover' ? img.width / fitted.width : Math.max(img.width / out.width, img.height / out.height);
     const still = planStill(windows, out, nativeDensity);
-    return { clipIndex: i, source, fit: clip.fit, background: clip.background ?? plan.background, out, fitted, still, file: `c${String(i).padStart(3, '0')}.jpg` };
+    return { clipIndex: i, source, fit: clip.fit, ...(clip.card ? { card: true } : {}), background: clip.background ?? plan.background, out, fitted, still, file: `c${String(i).padStart(3, '0')}.jpg` };
   });
 }
 
@@ -60,7 +62,7 @@ export interface PrepareOptions {
 export function shareIdenticalStills(jobs: StillJob[]): StillJob[][] {
   const unique = new Map<string, StillJob[]>();
   for (const j of jobs) {
-    const key = JSON.stringify([j.source.path, j.fit, j.background, j.still.region, j.still.width, j.still.height]);
+    const key = JSON.stringify([j.source.path, j.fit, j.card ?? false, j.background, j.still.region, j.still.width, j.still.height]);
     const list = unique.get(key);
     if (list) list.push(j);
     else unique.set(key, [j]);
@@ -229,7 +231,7 @@ async function composedPart(job: StillJob, inner: Rect, w: number, h: number): P
   const ix1 = Math.min(inner.x + inner.w, photo.x + photo.w);
   const iy1 = Math.min(inner.y + inner.h, photo.y + photo.h);
   const base = sharp(canvas, { raw: { width: w, height: h, channels: 3 } });
-  if (ix1 - ix0 < 1 / s || iy1 - iy0 < 1 / s) return base;
+  if (job.card || ix1 - ix0 < 1 / s || iy1 - iy0 < 1 / s) return base;
   const left = clampInt(Math.round((ix0 - inner.x) * s), 0, w - 1);
   const top = clampInt(Math.round((iy0 - inner.y) * s), 0, h - 1);
   const pw = clampInt(Math.round((ix1 - ix0) * s), 1, w - left);
