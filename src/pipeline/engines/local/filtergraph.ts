@@ -157,9 +157,9 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
   // Join the clips: fades are blended (see blendedFades), other transitions chained with
   // xfade, and the pieces this makes (xfade groups, blended fades; cuts split them too)
   // joined by one concat.
-  // Frames of part k shown alone or in an xfade (its blended head and tail are split off).
-  const fadeIn = (k: number) => (k > 0 && blended[parts[k - 1]!.i] ? tl.clips[parts[k - 1]!.i]!.xfade!.frames : 0);
+  // Frames of part k blended with the next part (its tail) and with the previous one (its head).
   const fadeOut = (k: number) => (k < last && blended[parts[k]!.i] ? tl.clips[parts[k]!.i]!.xfade!.frames : 0);
+  const fadeIn = (k: number) => (k > 0 ? fadeOut(k - 1) : 0);
   const pieces: string[] = [];
   let acc: string | null = null;
   let groupStart = 0;
@@ -167,18 +167,17 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
     const fin = fadeIn(k);
     const fout = fadeOut(k);
     const mainFrames = p.frames - fin - fout;
-    let main: string | null = `c${p.i}`;
+    // What this part shows alone or in an xfade: the whole chain, or its split-off middle.
+    const main = !(fin || fout) ? `c${p.i}` : mainFrames > 0 ? `c${p.i}m` : null;
     if (fin || fout) {
       // split + trim: each part's frames go to one output, the others drop them unbuffered
       // (concat consumes the pieces in timeline order). Every piece starts at pts 0.
       const outs: string[] = [];
       if (fin) outs.push(`trim=end_frame=${fin},setpts=PTS-STARTPTS[c${p.i}h]`);
-      if (mainFrames > 0) outs.push(`trim=start_frame=${fin}:end_frame=${fin + mainFrames + pad(k)},setpts=PTS-STARTPTS[c${p.i}m]`);
-      else main = null;
+      if (main) outs.push(`trim=start_frame=${fin}:end_frame=${fin + mainFrames + pad(k)},setpts=PTS-STARTPTS[${main}]`);
       if (fout) outs.push(`trim=start_frame=${p.frames - fout},setpts=PTS-STARTPTS,${fadeCommands(p.i + 1, fout, fps)}[c${p.i}t]`);
       lines.push(`[c${p.i}]split=${outs.length}${outs.map((_, n) => `[c${p.i}s${n}]`).join('')}`);
       outs.forEach((o, n) => lines.push(`[c${p.i}s${n}]${o}`));
-      if (main) main = `c${p.i}m`;
     }
     if (fin) {
       const prev = parts[k - 1]!.i;
@@ -197,7 +196,7 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
       }
     }
     // The group ends unless an xfade follows.
-    if (acc !== null && !(k < last && tl.clips[p.i]!.xfade && !blended[p.i])) {
+    if (acc !== null && !xfadeAfter(k)) {
       pieces.push(acc);
       acc = null;
     }
