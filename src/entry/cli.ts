@@ -14,7 +14,7 @@ import type { SourceImage, SourceMusic } from '../pipeline/engines/engine.js';
 import { intakeImages } from '../pipeline/intake/index.js';
 import { inspectImage } from '../pipeline/intake/inspect-image.js';
 import { inspectMusic, intakeMusic } from '../pipeline/intake/music.js';
-import { plainBackdrop } from '../pipeline/intake/plain-backdrop.js';
+import { backdropsFor } from '../pipeline/intake/plain-backdrop.js';
 import { makePreview } from '../pipeline/media/preview.js';
 import { netPolicy } from '../pipeline/net-policy.js';
 import { planJob } from '../pipeline/plan/planner.js';
@@ -150,7 +150,7 @@ async function render(args: string[]): Promise<number> {
     const music = musicInput ? await loadMusic(musicInput, workDir, config, abort.signal) : undefined;
     const images = await loadInputs(positionals, workDir, config, abort.signal, (f) => bar('fetching', f));
     // As the service does: with an automatic fit, packshots on a plain backdrop stay whole.
-    const backdrops = options?.fit ? [] : await Promise.all(images.map((img) => plainBackdrop(img.path).catch(() => null)));
+    const backdrops = await backdropsFor(images, options?.fit);
     const plan = planJob({
       images: images.map((img, k) => ({ source: positionals[img.index]!, width: img.width, height: img.height, ...(backdrops[k] ? { backdrop: backdrops[k]! } : {}) })),
       prompt: values.prompt,

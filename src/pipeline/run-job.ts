@@ -5,7 +5,7 @@ import { AppError, toAppError } from '../core/errors.js';
 import { imageSource, isFinal, type JobRecord, type JobStage, type JobWarning, type PreviewFormat } from '../core/job.js';
 import { intakeImages } from './intake/index.js';
 import { intakeMusic } from './intake/music.js';
-import { plainBackdrop } from './intake/plain-backdrop.js';
+import { backdropsFor } from './intake/plain-backdrop.js';
 import { makePreview, type PreviewFile } from './media/preview.js';
 import { netPolicy } from './net-policy.js';
 import type { Services } from './services.js';
@@ -121,8 +121,7 @@ export async function runJob(s: Services, msg: QueueMessage, jobId: string, shut
       throw new AppError('job_too_large', `The photos have ${totalPixels} pixels in all; a job is limited to ${s.config.MAX_JOB_PIXELS} (MAX_JOB_PIXELS): send fewer or smaller photos.`);
     }
 
-    // Only an automatic fit looks at backdrops (a 64 px thumbnail each).
-    const backdrops = job.request.options?.fit ? [] : await Promise.all(images.map((img) => plainBackdrop(img.path).catch(() => null)));
+    const backdrops = await backdropsFor(images, job.request.options?.fit);
     const planned = await s.planner.plan({
       images: images.map((img, k) => ({ source: imageSource(job.request.images[img.index]!), width: img.width, height: img.height, ...(backdrops[k] ? { backdrop: backdrops[k]! } : {}) })),
       prompt: job.request.prompt,

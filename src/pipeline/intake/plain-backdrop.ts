@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import type { Fit } from '../../core/plan.js';
 
 /**
  * Is the photo shot on a plain light backdrop (the usual e-commerce product photo on white)?
@@ -10,6 +11,15 @@ import sharp from 'sharp';
  * counts as white, as everywhere else), then its outer ring of 2 px: light (luma >= 225) and
  * even (97 % of the ring within 12 levels of its mean on every channel).
  */
+/**
+ * The backdrop of each photo, for the planner: only an automatic fit looks at them (with an
+ * explicit `fit` none is read). A photo that cannot be read has none.
+ */
+export async function backdropsFor(images: { path: string }[], fit: Fit | undefined): Promise<(string | null)[]> {
+  if (fit) return images.map(() => null);
+  return Promise.all(images.map((img) => plainBackdrop(img.path).catch(() => null)));
+}
+
 export async function plainBackdrop(path: string): Promise<string | null> {
   const N = 64;
   const RING = 2;
