@@ -21,7 +21,7 @@ import { frameTimeline } from '../src/pipeline/engines/local/timeline.js';
 import { probeVideo } from '../src/pipeline/media/ffprobe.js';
 import type { Motion } from '../src/core/plan.js';
 import { frameShift, type FrameShift } from './lib/align.js';
-import { CRF, PRESET, REFERENCE_CRF, baselineArgs, decodeRawArgs, floorEncodeArgs, parseSsimStats, referenceArgs, referenceGraph, ssimPassArgs, upscaleBaselineArgs, type SsimStats } from './lib/commands.js';
+import { CRF, PRESET, REFERENCE_CRF, baselineArgs, decodeRawArgs, floorEncodeArgs, parseSsimStats, referenceArgs, referenceGraph, ssimPassArgs, type SsimStats } from './lib/commands.js';
 import { sampler, timedRun } from './lib/proc.js';
 import { CACHE_DIR, QUICK_WORKLOADS, WORKLOADS, type Workload, assertWindowsInsideCrop, geometry, photosFor, planFor, totalFrames, windowAt } from './lib/workloads.js';
 
@@ -241,7 +241,7 @@ async function runWorkload(w: Workload) {
     const upFile = path.join(dir, 'baseline-upscale.mp4');
     if (withUpscale) {
       console.log('hand-written command, 2x upscale variant...');
-      up = await runCommand(w, upscaleBaselineArgs(w, files, upFile), upFile, '2x-upscale baseline');
+      up = await runCommand(w, baselineArgs(w, files, upFile, true), upFile, '2x-upscale baseline');
       console.log(`  ${sec(up.wallMs)}`);
     }
     console.log('encode floor (libx264 on raw frames of our output)...');

@@ -60,45 +60,28 @@ function xfadeChain(w: Workload, geo: ClipGeometry[], label: (i: number) => stri
  * from it (d = the clip's frame count) with the plan's zoom/pan path and smoothstep easing
  * written in zoompan's expression language over `on`, then an `xfade` chain, libx264
  * veryfast CRF 20, +faststart.
+ *
+ * `upscale`: the former baseline, optional (`--with-upscale`): every photo a `-loop 1` input
+ * (decoded again for every frame), scaled to cover 2x the frame (to soften zoompan's
+ * whole-pixel steps), zoompan one output frame per input frame. Same path, easing and crossfades.
  */
-export function baselineArgs(w: Workload, files: string[], out: string): string[] {
+export function baselineArgs(w: Workload, files: string[], out: string, upscale = false): string[] {
   const { width: W, height: H } = w.out;
+  const k = upscale ? 2 : 1;
   const geo = geometry(w);
   const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y'];
-  for (const f of files) args.push('-i', f);
-  const lines: string[] = [];
-  geo.forEach((g, i) => {
-    const e = easeExpr(g, 'on');
-    const u = lerpExpr(g.from.u, g.to.u, e);
-    const v = lerpExpr(g.from.v, g.to.v, e);
-    lines.push(
-      `[${i}:v]scale=${W}:${H}:force_original_aspect_ratio=increase:out_color_matrix=bt709:out_range=tv,crop=${W}:${H},` +
-        `zoompan=z='${zoomExpr(g, e)}':x='${u}*iw-iw/zoom/2':y='${v}*ih-ih/zoom/2':d=${g.frames}:s=${W}x${H}:fps=${w.fps},setsar=1,format=yuv420p[v${i}]`,
-    );
+  files.forEach((f, i) => {
+    if (upscale) args.push('-loop', '1', '-framerate', String(w.fps), '-t', ((geo[i]!.frames - 0.5) / w.fps).toFixed(6));
+    args.push('-i', f);
   });
-  lines.push(...xfadeChain(w, geo, (i) => `v${i}`, 'out'));
-  args.push('-filter_complex', lines.join(';'), '-map', '[out]', '-frames:v', String(totalFrames(w)), '-r', String(w.fps), ...x264Args(null), out);
-  return args;
-}
-
-/**
- * The former baseline, optional (`--with-upscale`): every photo a `-loop 1` input (decoded
- * again for every frame), scaled to cover 2x the frame (to soften zoompan's whole-pixel
- * steps), zoompan one output frame per input frame. Same path, easing and crossfades.
- */
-export function upscaleBaselineArgs(w: Workload, files: string[], out: string): string[] {
-  const { width: W, height: H } = w.out;
-  const geo = geometry(w);
-  const args = ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y'];
-  files.forEach((f, i) => args.push('-loop', '1', '-framerate', String(w.fps), '-t', ((geo[i]!.frames - 0.5) / w.fps).toFixed(6), '-i', f));
   const lines: string[] = [];
   geo.forEach((g, i) => {
     const e = easeExpr(g, 'on');
     const u = lerpExpr(g.from.u, g.to.u, e);
     const v = lerpExpr(g.from.v, g.to.v, e);
     lines.push(
-      `[${i}:v]scale=${2 * W}:${2 * H}:force_original_aspect_ratio=increase:out_color_matrix=bt709:out_range=tv,crop=${2 * W}:${2 * H},` +
-        `zoompan=z='${zoomExpr(g, e)}':x='${u}*iw-iw/zoom/2':y='${v}*ih-ih/zoom/2':d=1:s=${W}x${H}:fps=${w.fps},setsar=1,format=yuv420p[v${i}]`,
+      `[${i}:v]scale=${k * W}:${k * H}:force_original_aspect_ratio=increase:out_color_matrix=bt709:out_range=tv,crop=${k * W}:${k * H},` +
+        `zoompan=z='${zoomExpr(g, e)}':x='${u}*iw-iw/zoom/2':y='${v}*ih-ih/zoom/2':d=${upscale ? 1 : g.frames}:s=${W}x${H}:fps=${w.fps},setsar=1,format=yuv420p[v${i}]`,
     );
   });
   lines.push(...xfadeChain(w, geo, (i) => `v${i}`, 'out'));

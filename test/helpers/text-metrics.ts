@@ -170,36 +170,35 @@ export function inkBox(img: Rgba, ink: (x: number, y: number) => number, thresho
   return Number.isFinite(x0) ? { x0, y0, x1, y1, sum } : null;
 }
 
-/** Rows (y0, y1) of ink separated by empty rows: the text's lines. */
-export function inkRows(img: Rgba, ink: (x: number, y: number) => number, threshold = 0.5): [number, number][] {
-  const rows: [number, number][] = [];
+/** Runs [a, b) of indices 0..n-1 where `inked(i)` holds, separated by indices where it does not. */
+function runs(n: number, inked: (i: number) => boolean): [number, number][] {
+  const out: [number, number][] = [];
   let start = -1;
-  for (let y = 0; y <= img.height; y++) {
-    let any = false;
-    if (y < img.height) for (let x = 0; x < img.width && !any; x++) any = ink(x, y) > threshold;
-    if (any && start < 0) start = y;
+  for (let i = 0; i <= n; i++) {
+    const any = i < n && inked(i);
+    if (any && start < 0) start = i;
     if (!any && start >= 0) {
-      rows.push([start, y]);
+      out.push([start, i]);
       start = -1;
     }
   }
-  return rows;
+  return out;
+}
+
+/** Rows (y0, y1) of ink separated by empty rows: the text's lines. */
+export function inkRows(img: Rgba, ink: (x: number, y: number) => number, threshold = 0.5): [number, number][] {
+  return runs(img.height, (y) => {
+    for (let x = 0; x < img.width; x++) if (ink(x, y) > threshold) return true;
+    return false;
+  });
 }
 
 /** Columns of ink separated by empty columns (glyph cells for CJK, which has no joined glyphs). */
 export function inkColumns(img: Rgba, ink: (x: number, y: number) => number, threshold = 0.5): [number, number][] {
-  const cols: [number, number][] = [];
-  let start = -1;
-  for (let x = 0; x <= img.width; x++) {
-    let any = false;
-    if (x < img.width) for (let y = 0; y < img.height && !any; y++) any = ink(x, y) > threshold;
-    if (any && start < 0) start = x;
-    if (!any && start >= 0) {
-      cols.push([start, x]);
-      start = -1;
-    }
-  }
-  return cols;
+  return runs(img.width, (x) => {
+    for (let y = 0; y < img.height; y++) if (ink(x, y) > threshold) return true;
+    return false;
+  });
 }
 
 /**
