@@ -413,8 +413,8 @@ export async function prepareEngineGraph(s: RenderSpec): Promise<string[]> {
   const plan = dotPlan(s);
   const image: SourceImage = { index: 0, path: s.field.file, type: 'png', width: s.field.width, height: s.field.height };
   const jobs = planStillJobs(plan, [image]);
-  await prepareStills(jobs, { workDir: s.workDir, signal: new AbortController().signal });
-  const graph = buildFilterGraph(plan, jobs.map((j) => ({ file: j.file, still: j.still })));
+  const clips = await prepareStills(jobs, { workDir: s.workDir, signal: new AbortController().signal });
+  const graph = buildFilterGraph(plan, clips);
   if (graph.frames !== s.frames) throw new Error(`graph has ${graph.frames} frames, expected ${s.frames}`);
   fs.writeFileSync(path.join(s.workDir, 'graph.txt'), graph.script);
   return ['-nostdin', '-hide_banner', '-loglevel', 'error', '-filter_complex_script', 'graph.txt', '-map', `[${graph.output}]`, '-frames:v', String(s.frames)];

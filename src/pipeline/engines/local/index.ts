@@ -98,10 +98,11 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
   }
 
   await fs.mkdir(workDir, { recursive: true });
+  let graphClips;
   try {
     const pixels = jobs.reduce((n, j) => n + j.source.width * j.source.height, 0);
     const inChild = opts.prepareInChild ?? pixels >= CHILD_MIN_PIXELS;
-    await (inChild ? prepareStillsInChild : prepareStills)(jobs, {
+    graphClips = await (inChild ? prepareStillsInChild : prepareStills)(jobs, {
       workDir,
       signal,
       concurrency: opts.prepareConcurrency ?? 2,
@@ -122,7 +123,6 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
   }
   throwIfAborted(signal);
 
-  const graphClips = jobs.map((j) => ({ file: j.file, still: j.still }));
   const tl = frameTimeline(plan);
   const total = tl.totalFrames;
   const segments = planSegments(tl, opts.maxClipsPerRun ?? defaultMaxClipsPerRun(plan.output.width * plan.output.height));

@@ -44,7 +44,8 @@
  *   planes, mergeplanes joins them. Cheaper than the previous 4:2:0 -> 4:4:4 scale plus the
  *   conversion back, and single-threaded scales (swscale is set up again every frame).
  *
- * What it costs: planning, ~50 ms per 100 frames in JS (planStill); memory, per Ken Burns clip
+ * What it costs: planning, ~80 ms of JS per 113-frame 1080p clip (planMotion, run while the
+ * stills are prepared, in the preparing child for big jobs); memory, per Ken Burns clip
  * the still, its copy, the strip of both and its chroma planes stay allocated until the graph
  * ends: ~+40 MB per 1080p clip (a 6-clip 1080p graph, filter only: 465 -> 706 MB peak).
  * What is left: swscale's 1/65536 step and bicubic's phase-dependent response put a floor of
@@ -196,15 +197,31 @@ export function swscaleStep(src: number, dst: number): number {
   return Math.abs(inc - 65536) < 10 ? 1 : inc / 65536;
 }
 
+/** The still's geometry alone (see StillPlan): cheap, known before any motion is planned. */
+export type StillGeometry = Omit<StillPlan, 'motion'> & {
+  /** The resampled copy's size (see MotionParams); null: the still does not move. */
+  alt: Size | null;
+};
+
 /**
  * Plan the still and its motion. `nativeDensity` is how many source pixels the photo has
  * per fitted unit: no point preparing more detail than the photo holds.
  */
 export function planStill(windows: Rect[], out: Size, nativeDensity: number): StillPlan {
+  const g = planStillGeometry(windows, out, nativeDensity);
+  return { region: g.region, density: g.density, width: g.width, height: g.height, motion: planMotion(g, windows, out) };
+}
+
+/**
+ * The region, density and size of a clip's still (what photo preparation needs), without the
+ * per-frame placements: those cost ~80 ms of CPU per 1080p clip (planMotion), so the engine
+ * plans them while the stills are being prepared.
+ */
+export function planStillGeometry(windows: Rect[], out: Size, nativeDensity: number): StillGeometry {
   const first = windows[0];
   if (!first) throw new Error('planStill: no frames');
   if (isStatic(windows)) {
-    return { region: first, density: out.width / first.w, width: out.width, height: out.height, motion: null };
+    return { region: first, density: out.width / first.w, width: out.width, height: out.height, alt: null };
   }
   const maxZoomDensity = Math.max(...windows.map((w) => out.width / w.w));
   const density = clamp(Math.min(maxZoomDensity * DENSITY_HEADROOM, Math.max(1, nativeDensity)), 1, MAX_STILL_DENSITY);
@@ -217,8 +234,15 @@ export function planStill(windows: Rect[], out: Size, nativeDensity: number): St
   const width = even(Math.ceil((x1 - x0) * density), 1);
   const height = even(Math.ceil((y1 - y0) * density), 1);
   const region = { x: x0, y: y0, w: width / density, h: height / density };
-  const altWidth = even(width * ALT_SCALE, 1);
-  const altHeight = even(height * ALT_SCALE, 1);
+  return { region, density, width, height, alt: { width: even(width * ALT_SCALE, 1), height: even(height * ALT_SCALE, 1) } };
+}
+
+/** The per-frame placements over a still planned by planStillGeometry for the same windows (null: static). */
+export function planMotion(g: StillGeometry, windows: Rect[], out: Size): MotionParams | null {
+  if (!g.alt) return null;
+  const { density, width, height } = g;
+  const { x: x0, y: y0 } = g.region;
+  const { width: altWidth, height: altHeight } = g.alt;
   // Plane px per prepared px: 1 for luma, 1/2 for chroma (centred siting: continuous
   // coordinates simply halve).
   const plane = (k: number, count: number) => planPlane(
@@ -229,7 +253,7 @@ export function planStill(windows: Rect[], out: Size, nativeDensity: number): St
     2 * MOTION_MARGIN_PX * k,
     count,
   );
-  return { region, density, width, height, motion: { altWidth, altHeight, luma: plane(1, AXIS_CANDIDATES), chroma: plane(0.5, CHROMA_CANDIDATES) } };
+  return { altWidth, altHeight, luma: plane(1, AXIS_CANDIDATES), chroma: plane(0.5, CHROMA_CANDIDATES) };
 }
 
 /** A frame's placements are searched with any crop size too if its fourth best is off by more than this (output px). */
