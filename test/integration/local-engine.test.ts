@@ -331,7 +331,7 @@ describe('local engine', () => {
     const render = (name: string, inChild: boolean, signal = new AbortController().signal) =>
       engine({ prepareInChild: inChild }).render({ plan, images: imgs, workDir: path.join(dir, name), signal, onProgress() {} });
     const [viaChild, inProcess] = [await render('child', true), await render('inline', false)];
-    for (const f of ['c000.jpg', 'c001.jpg']) expect(fs.readFileSync(path.join(dir, 'child', f)).equals(fs.readFileSync(path.join(dir, 'inline', f)))).toBe(true);
+    for (const f of ['c000.y4m', 'c001.y4m']) expect(fs.readFileSync(path.join(dir, 'child', f)).equals(fs.readFileSync(path.join(dir, 'inline', f)))).toBe(true);
     // The child plans the motion too: the same per-frame crops, so the same filter graph.
     const graph = (name: string) => fs.readFileSync(path.join(dir, name, 'graph0.txt'), 'utf8');
     expect(graph('child')).toContain('sendcmd');

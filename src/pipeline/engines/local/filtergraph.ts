@@ -7,7 +7,7 @@ export type { FrameTimeline };
 /**
  * Plan -> ffmpeg filter graph (pure; unit-tested). ffmpeg runs with cwd = workDir and
  * reads every prepared file through a `movie` source, so
- * - file names need no escaping (they are ours: c000.jpg, o0.png),
+ * - file names need no escaping (they are ours: c000.y4m, o0.png),
  * - each still is decoded once, when the graph first needs it, and repeated in memory by
  *   `loop` (an `-loop 1 -i` input would decode the JPEG again for every frame), and
  * - a clip's decoder does nothing until the xfade/concat chain reaches it.
@@ -130,15 +130,8 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
     const c = clips[p.i]!;
     const frames = p.frames + pad(k);
     const motion = motionGraph(c.still, out, { from: p.from, frames, fps, id: `k${p.i}` });
-    const decode = [
-      `movie=${c.file}:dec_threads=1`,
-      // Once per clip, on the single decoded frame: JPEG's full-range BT.601 -> BT.709 limited
-      // range (swscale's matrix conversion is slow; per frame it would cost 5x the motion).
-      // zscale, not scale: swscale converts between YUV matrices through a full-frame RGB
-      // intermediate (~+40 MB per clip at 1080p, held until the graph ends; zimg works in tiles).
-      `zscale=${motion ? '' : `w=${out.width}:h=${out.height}:filter=bicubic:`}matrixin=470bg:rangein=full:matrix=709:range=limited:primariesin=709:primaries=709:transferin=709:transfer=709`,
-      'format=yuv420p',
-    ];
+    // The still is already BT.709 limited-range yuv420p at its planned size (y4m.ts).
+    const decode = [`movie=${c.file}`, 'format=yuv420p'];
     const timing = [`loop=loop=${frames - 1}:size=1:start=0`, `settb=1/${fps}`, 'setpts=N', `fps=${fps}`];
     if (!motion) {
       lines.push(`${[...decode, ...timing, 'format=yuv420p', 'setsar=1'].join(',')}[c${p.i}]`);

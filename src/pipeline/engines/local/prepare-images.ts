@@ -1,18 +1,19 @@
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import type { Fit, Motion, Plan } from '../../../core/plan.js';
 import type { SourceImage } from '../engine.js';
 import { fittedSize, frameWindows, planMotion, planStillGeometry, type Rect, type Size, type StillGeometry, type StillPlan } from './motion.js';
 import { frameTimeline } from './timeline.js';
+import { rgbToY4m } from './y4m.js';
 
 /**
  * Photo preparation with sharp: one still per clip, holding exactly the part of the fitted
  * photo the clip's motion shows (plus a small margin), at the density its deepest zoom needs.
  * ffmpeg then only crops and scales these modest stills instead of decoding 24 MP photos.
  *
- * Stills are JPEG q95 with 4:4:4 chroma: ~20 ms to write at 2.5 MP, ~1-2 MB on disk, and
- * each is decoded once per render. (PNG at the fastest zlib level is 5-8x bigger and slower
- * to write; raw RGB would need 7-10 MB per clip of scratch space for 100 clips.)
+ * Stills are written as Y4M in the video's colour (y4m.ts), which ffmpeg reads without decoding
+ * or converting anything.
  */
 
 export interface StillJob {
@@ -50,7 +51,7 @@ export function planStillJobs(plan: Plan, images: SourceImage[]): StillJob[] {
     const windows = frameWindows(clip.motion as Motion, tl.clips[i]!.frames, fitted, out);
     const nativeDensity = clip.fit === 'cover' ? img.width / fitted.width : Math.max(img.width / out.width, img.height / out.height);
     const still = planStillGeometry(windows, out, nativeDensity);
-    return { clipIndex: i, source, fit: clip.fit, ...(clip.card ? { card: true } : {}), background: clip.background ?? plan.background, out, fitted, windows, still, file: `c${String(i).padStart(3, '0')}.jpg` };
+    return { clipIndex: i, source, fit: clip.fit, ...(clip.card ? { card: true } : {}), background: clip.background ?? plan.background, out, fitted, windows, still, file: `c${String(i).padStart(3, '0')}.y4m` };
   });
 }
 
@@ -158,9 +159,11 @@ export async function prepareStill(job: StillJob, outPath: string): Promise<void
   // Exactly innerW x innerH (libvips may round a resize by a pixel), then the margins.
   const inner3 = await exactSize(img, innerW, innerH);
   const extend = { left, top, right: still.width - innerW - left, bottom: still.height - innerH - top };
-  let final = sharp(inner3, { raw: { width: innerW, height: innerH, channels: 3 } });
-  if (extend.left || extend.top || extend.right || extend.bottom) final = final.extend({ ...extend, extendWith: 'copy' });
-  await final.jpeg({ quality: 95, chromaSubsampling: '4:2:0' }).toFile(outPath);
+  let rgb = inner3;
+  if (extend.left || extend.top || extend.right || extend.bottom) {
+    rgb = await sharp(inner3, { raw: { width: innerW, height: innerH, channels: 3 } }).extend({ ...extend, extendWith: 'copy' }).raw().toBuffer();
+  }
+  await fs.writeFile(outPath, rgbToY4m(rgb, still.width, still.height));
 }
 
 /** Render to packed RGB of exactly w x h: crops or repeats the edge if libvips rounded a size. */
