@@ -9,11 +9,15 @@ import { type ClipGeometry, type Workload, geometry, totalFrames, windowAt } fro
 export const PRESET = 'veryfast';
 export const CRF = 20;
 
-/** The encoder settings our engine uses (filtergraph.ts: buildFfmpegArgs), for the floor. */
-export function x264Args(threads: number | null): string[] {
+/**
+ * Encoder settings: the hand-written command's (libx264 veryfast CRF 20, High, BT.709 tags, as
+ * the issue gives it) or, with `ours`, our engine's (filtergraph.ts: buildFfmpegArgs; no
+ * scene-cut detection, since our plan knows its cuts), which the encode floor uses.
+ */
+export function x264Args(threads: number | null, ours = false): string[] {
   return [
     '-c:v', 'libx264', '-preset', PRESET, '-crf', String(CRF),
-    '-profile:v', 'high', '-x264-params', '8x8dct=1', '-pix_fmt', 'yuv420p',
+    '-profile:v', 'high', '-x264-params', ours ? '8x8dct=1:scenecut=0' : '8x8dct=1', '-pix_fmt', 'yuv420p',
     '-color_primaries', 'bt709', '-color_trc', 'bt709', '-colorspace', 'bt709', '-color_range', 'tv',
     ...(threads ? ['-threads', String(threads)] : []),
     '-an', '-movflags', '+faststart',
@@ -94,7 +98,7 @@ export function floorEncodeArgs(w: Workload, raw: string, out: string, threads: 
   return [
     '-nostdin', '-hide_banner', '-loglevel', 'error', '-y',
     '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-s', `${w.out.width}x${w.out.height}`, '-r', String(w.fps), '-i', raw,
-    ...x264Args(threads), out,
+    ...x264Args(threads, true), out,
   ];
 }
 

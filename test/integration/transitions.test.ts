@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRANSITIONS, type Clip, type Plan, type TransitionType } from '../../src/core/plan.js';
 import type { SourceImage } from '../../src/pipeline/engines/engine.js';
-import { createLocalEngine } from '../../src/pipeline/engines/local/index.js';
+import { planSegments } from '../../src/pipeline/engines/local/filtergraph.js';
+import { createLocalEngine, defaultMaxClipsPerRun } from '../../src/pipeline/engines/local/index.js';
 import { frameTimeline } from '../../src/pipeline/engines/local/timeline.js';
 import { probeVideo } from '../../src/pipeline/media/ffprobe.js';
 import { planJob } from '../../src/pipeline/plan/planner.js';
@@ -175,6 +176,29 @@ describe('transitions: each named one, rendered and measured on decoded frames',
     // to end a transition early now and then, putting the cut a frame late: see XFADE_PAD).
     expect(seq.indexOf('b')).toBe(3);
     expect(all.length).toBe(tl.totalFrames);
+  });
+});
+
+describe('keyframes', () => {
+  it('fall on the hard cut and where segments join, never inside a transition (no scene-cut guessing)', () => {
+    const tl = frameTimeline(plan);
+    const cut = tl.clips[tl.clips.length - 1]!.startFrame;
+    const starts = new Set(planSegments(tl, defaultMaxClipsPerRun(640 * 360)).map((s) => s.startFrame));
+    // JSON: in CSV, frames with side data (x264's SEI) take extra lines.
+    const probe = JSON.parse(execFileSync(process.env.FFPROBE_PATH ?? 'ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'frame=key_frame', '-of', 'json', video], { encoding: 'utf8' })) as { frames: { key_frame: number }[] };
+    const keys = probe.frames.flatMap((f, i) => (f.key_frame === 1 ? [i] : []));
+    expect(probe.frames.length).toBe(tl.totalFrames);
+    // What the encoder must do: a keyframe at every segment start and at the cut, and
+    // otherwise only x264's maximum interval (250 frames) when one runs out.
+    const want: number[] = [];
+    for (let f = 0, last = -Infinity; f < tl.totalFrames; f++) {
+      if (starts.has(f) || f === cut || f - last >= 250) {
+        want.push(f);
+        last = f;
+      }
+    }
+    expect(starts.size).toBeGreaterThan(1);
+    expect(keys).toEqual(want);
   });
 });
 

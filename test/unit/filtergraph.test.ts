@@ -293,6 +293,12 @@ describe('ffmpeg args and overlays', () => {
     expect(at('-movflags')).toBe('+faststart');
     expect(args).toContain('-an');
     expect(args.slice(0, 5)).toEqual(['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats']);
+    // No scene-cut guessing; no forced keyframes without cuts.
+    expect(at('-x264-params')).toBe('8x8dct=1:scenecut=0');
+    expect(args).not.toContain('-force_key_frames');
+    // Cuts at frames 30 and 61: each time half a frame early (the first frame at or after it).
+    const cut = buildFfmpegArgs({ scriptPath: 'g.txt', outPath: 'o.mp4', fps: 30, totalFrames: 123, preset: 'veryfast', crf: 20, threads: 2, keyFrames: [30, 61] });
+    expect(cut[cut.indexOf('-force_key_frames') + 1]).toBe('0.983333,2.016667');
   });
 
   it('escapes text for Pango markup', () => {

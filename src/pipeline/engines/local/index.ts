@@ -6,7 +6,7 @@ import { AppError } from '../../../core/errors.js';
 import { probeVideo } from '../../media/ffprobe.js';
 import type { Engine, RenderOutput, RenderRequest } from '../engine.js';
 import { mixMusic } from './audio.js';
-import { buildFfmpegArgs, buildFilterGraph, planSegments } from './filtergraph.js';
+import { buildFfmpegArgs, buildFilterGraph, cutFrames, planSegments } from './filtergraph.js';
 import { renderOverlays } from './overlays.js';
 import { prepareStillsInChild } from './prepare-in-child.js';
 import { planStillJobs, prepareStills, throwIfAborted } from './prepare-images.js';
@@ -149,6 +149,7 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
       crf: Math.max(1, opts.x264Crf),
       threads,
       faststart: single,
+      keyFrames: cutFrames(tl, seg),
     });
     log?.debug({ segment: k, segments: segments.length, frames: graph.frames, graphBytes: graph.script.length, prepareMs: prepared - started }, 'local engine: encoding');
     const base = doneFrames;
