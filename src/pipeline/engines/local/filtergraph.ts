@@ -8,11 +8,11 @@ export type { FrameTimeline };
  * Plan -> ffmpeg filter graph (pure; unit-tested). ffmpeg runs with cwd = workDir and
  * reads every prepared file through a `movie` source, so
  * - file names need no escaping (they are ours: c000.y4m, o0.png),
- * - each still is decoded once, when the graph first needs it, and repeated in memory by
- *   `loop` (an `-loop 1 -i` input would decode the JPEG again for every frame), and
+ * - each still is read once, when the graph first needs it, and repeated in memory by
+ *   `loop` (an `-loop 1 -i` input would read the file again for every frame), and
  * - a clip's decoder does nothing until the xfade/concat chain reaches it.
  *
- * Per clip: movie -> BT.709 limited-range yuv420p (once, on the single decoded frame) ->
+ * Per clip: movie (the still, already BT.709 limited-range yuv420p: y4m.ts) ->
  * loop to the clip's frame count -> timestamps on the 1/fps grid (`fps` also stamps the
  * link's frame rate, which xfade checks). Ken Burns clips first put a resampled copy of the
  * still beside it and then loop and move each plane separately, merged back to yuv420p

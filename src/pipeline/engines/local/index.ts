@@ -61,8 +61,9 @@ export const CHILD_MIN_PIXELS = 24e6;
  * 2 clips per run at 1080p (5 at 720p, 2 at 4K). ffmpeg holds every clip's chain until its
  * graph ends: x264 and ffmpeg themselves ~230 MB at 1080p, plus ~70-90 MB per 1080p Ken Burns
  * clip (the still, its resampled twin, their planes and frame pools; see motion.ts). Measured
- * on W1 (bench/, 10 clips): ffmpeg peaks at 419 MB with 2 per run, 565 MB with 4, for the
- * same CPU time (39.6 vs 39.7 s): a run's start and end cost little next to its clips.
+ * on W1 (bench/, 10 clips, JPEG stills then): ffmpeg peaked at 419 MB with 2 per run, 565 MB
+ * with 4, for the same CPU time (39.6 vs 39.7 s): a run's start and end cost little next to its
+ * clips. (Y4M stills, y4m.ts, took ~10 MB off each clip: 2 per run now peak at ~385 MB.)
  */
 export function defaultMaxClipsPerRun(pixels: number): number {
   return Math.max(2, Math.round((2 * 1920 * 1080) / pixels));
