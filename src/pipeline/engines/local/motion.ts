@@ -208,8 +208,13 @@ export type StillGeometry = Omit<StillPlan, 'motion'> & {
  * per fitted unit: no point preparing more detail than the photo holds.
  */
 export function planStill(windows: Rect[], out: Size, nativeDensity: number): StillPlan {
-  const g = planStillGeometry(windows, out, nativeDensity);
-  return { region: g.region, density: g.density, width: g.width, height: g.height, motion: planMotion(g, windows, out) };
+  return withMotion(planStillGeometry(windows, out, nativeDensity), windows, out);
+}
+
+/** A still planned by planStillGeometry, completed with its motion over the same windows. */
+export function withMotion(g: StillGeometry, windows: Rect[], out: Size): StillPlan {
+  const { alt: _alt, ...still } = g;
+  return { ...still, motion: planMotion(g, windows, out) };
 }
 
 /**
@@ -238,7 +243,7 @@ export function planStillGeometry(windows: Rect[], out: Size, nativeDensity: num
 }
 
 /** The per-frame placements over a still planned by planStillGeometry for the same windows (null: static). */
-export function planMotion(g: StillGeometry, windows: Rect[], out: Size): MotionParams | null {
+function planMotion(g: StillGeometry, windows: Rect[], out: Size): MotionParams | null {
   if (!g.alt) return null;
   const { density, width, height } = g;
   const { x: x0, y: y0 } = g.region;

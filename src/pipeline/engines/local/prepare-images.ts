@@ -3,7 +3,7 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import type { Fit, Motion, Plan } from '../../../core/plan.js';
 import type { SourceImage } from '../engine.js';
-import { fittedSize, frameWindows, planMotion, planStillGeometry, type Rect, type Size, type StillGeometry, type StillPlan } from './motion.js';
+import { fittedSize, frameWindows, planStillGeometry, withMotion, type Rect, type Size, type StillGeometry, type StillPlan } from './motion.js';
 import { frameTimeline } from './timeline.js';
 import { rgbToY4m } from './y4m.js';
 
@@ -129,8 +129,7 @@ async function planMotions(jobs: StillJob[], stop: () => boolean): Promise<Prepa
   for (const j of jobs) {
     await new Promise((resolve) => setImmediate(resolve));
     if (stop()) return clips;
-    const { alt: _alt, ...still } = j.still;
-    clips.push({ file: j.file, still: { ...still, motion: planMotion(j.still, j.windows, j.out) } });
+    clips.push({ file: j.file, still: withMotion(j.still, j.windows, j.out) });
   }
   return clips;
 }
