@@ -4,6 +4,7 @@
  * reference render + SSIM pass. All follow the geometry of workloads.ts.
  */
 import path from 'node:path';
+import { X264_PARAMS } from '../../src/pipeline/engines/local/filtergraph.js';
 import { type ClipGeometry, type Workload, geometry, totalFrames, windowAt } from './workloads.js';
 
 export const PRESET = 'veryfast';
@@ -11,13 +12,14 @@ export const CRF = 20;
 
 /**
  * Encoder settings: the hand-written command's (libx264 veryfast CRF 20, High, BT.709 tags, as
- * the issue gives it) or, with `ours`, our engine's (filtergraph.ts: buildFfmpegArgs; no
- * scene-cut detection, since our plan knows its cuts), which the encode floor uses.
+ * the issue gives it) or, with `ours`, our engine's (filtergraph.ts: X264_PARAMS, as
+ * buildFfmpegArgs passes them: no scene-cut detection, since our plan knows its cuts), which
+ * the encode floor uses.
  */
 export function x264Args(threads: number | null, ours = false): string[] {
   return [
     '-c:v', 'libx264', '-preset', PRESET, '-crf', String(CRF),
-    '-profile:v', 'high', '-x264-params', ours ? '8x8dct=1:scenecut=0' : '8x8dct=1', '-pix_fmt', 'yuv420p',
+    '-profile:v', 'high', '-x264-params', ours ? X264_PARAMS : '8x8dct=1', '-pix_fmt', 'yuv420p',
     '-color_primaries', 'bt709', '-color_trc', 'bt709', '-colorspace', 'bt709', '-color_range', 'tv',
     ...(threads ? ['-threads', String(threads)] : []),
     '-an', '-movflags', '+faststart',

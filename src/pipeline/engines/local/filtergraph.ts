@@ -310,6 +310,15 @@ export function cutFrames(tl: FrameTimeline, seg: Segment): number[] {
   return cuts;
 }
 
+/**
+ * x264 options beyond the preset. 8x8dct keeps the stream High profile even with presets that
+ * turn it off (ultrafast). scenecut=0: x264 took frames inside our fades for scene cuts and
+ * coded them as I-frames (W1: 8 of ~85 KB each, 9 % of the file), where a fade is what inter
+ * prediction does best; the real cuts are known from the plan and forced to keyframes instead
+ * (keyFrames). The bench's encode floor uses these too.
+ */
+export const X264_PARAMS = '8x8dct=1:scenecut=0';
+
 /** The ffmpeg command line (without the binary) for one render. */
 export function buildFfmpegArgs(o: EncodeOptions): string[] {
   return [
@@ -322,11 +331,7 @@ export function buildFfmpegArgs(o: EncodeOptions): string[] {
     '-filter_complex_script', o.scriptPath,
     '-map', '[vout]',
     '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
-    // 8x8dct keeps the stream High profile even with presets that turn it off (ultrafast).
-    // scenecut=0: x264 took frames inside our fades for scene cuts and coded them as I-frames
-    // (W1: 8 of ~85 KB each, 9 % of the file), where a fade is what inter prediction does best;
-    // the real cuts are known from the plan and forced to keyframes instead (keyFrames).
-    '-profile:v', 'high', '-x264-params', '8x8dct=1:scenecut=0', '-pix_fmt', 'yuv420p',
+    '-profile:v', 'high', '-x264-params', X264_PARAMS, '-pix_fmt', 'yuv420p',
     // Half a frame early: the first frame at or after each time is made a keyframe.
     ...(o.keyFrames?.length ? ['-force_key_frames', o.keyFrames.map((n) => ((n - 0.5) / o.fps).toFixed(6)).join(',')] : []),
     '-color_primaries', 'bt709', '-color_trc', 'bt709', '-colorspace', 'bt709', '-color_range', 'tv',
