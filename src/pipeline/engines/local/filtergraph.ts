@@ -134,7 +134,7 @@ export function buildFilterGraph(plan: Plan, clips: GraphClip[], overlays: Graph
     const decode = [`movie=${c.file}`, 'format=yuv420p'];
     const timing = [`loop=loop=${frames - 1}:size=1:start=0`, `settb=1/${fps}`, 'setpts=N', `fps=${fps}`];
     if (!motion) {
-      lines.push(`${[...decode, ...timing, 'format=yuv420p', 'setsar=1'].join(',')}[c${p.i}]`);
+      lines.push(`${[...decode, ...timing, 'setsar=1'].join(',')}[c${p.i}]`);
       return;
     }
     // Ken Burns: each plane loops and moves on its own (motion.ts); one line per clip all the same.
