@@ -18,10 +18,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fittedSize, frameWindows } from '../src/pipeline/engines/local/motion.js';
 import { frameTimeline } from '../src/pipeline/engines/local/timeline.js';
+import { x264Params } from '../src/pipeline/engines/local/x264-settings.js';
 import { probeVideo } from '../src/pipeline/media/ffprobe.js';
 import type { Motion } from '../src/core/plan.js';
 import { frameShift, type FrameShift } from './lib/align.js';
-import { CRF, PRESET, REFERENCE_CRF, baselineArgs, decodeRawArgs, floorEncodeArgs, parseSsimStats, referenceArgs, referenceGraph, ssimPassArgs, type SsimStats } from './lib/commands.js';
+import { CRF, OURS_CRF, PRESET, REFERENCE_CRF, baselineArgs, decodeRawArgs, floorEncodeArgs, parseSsimStats, referenceArgs, referenceGraph, ssimPassArgs, type SsimStats } from './lib/commands.js';
 import { sampler, timedRun } from './lib/proc.js';
 import type { OursRequest, OursResult } from './lib/render-ours.js';
 import { CACHE_DIR, QUICK_WORKLOADS, WORKLOADS, type Workload, assertWindowsInsideCrop, geometry, photosFor, planFor, totalFrames, windowAt } from './lib/workloads.js';
@@ -100,7 +101,7 @@ async function runOurs(w: Workload, files: string[], dir: string): Promise<{ m: 
     ffmpegPath: FFMPEG,
     ffprobePath: FFPROBE,
     preset: PRESET,
-    crf: CRF,
+    crf: OURS_CRF,
   };
   const requestFile = path.join(dir, 'ours-request.json');
   fs.writeFileSync(requestFile, JSON.stringify(request));
@@ -385,7 +386,7 @@ async function main() {
     date: new Date().toISOString(),
     quick,
     machine,
-    encoder: { preset: PRESET, crf: CRF, threads: THREADS },
+    encoder: { preset: PRESET, commandCrf: CRF, oursCrf: OURS_CRF, oursParams: x264Params(PRESET), threads: THREADS },
     options: { only: only ?? null, withUpscale, referenceSupersampling: refSs, rounds },
     workloads: results,
   };

@@ -4,22 +4,25 @@
  * reference render + SSIM pass. All follow the geometry of workloads.ts.
  */
 import path from 'node:path';
-import { X264_PARAMS } from '../../src/pipeline/engines/local/filtergraph.js';
+import { DEFAULT_X264_CRF } from '../../src/config.js';
+import { x264Params } from '../../src/pipeline/engines/local/x264-settings.js';
 import { type ClipGeometry, type Workload, geometry, totalFrames, windowAt } from './workloads.js';
 
 export const PRESET = 'veryfast';
+/** The hand-written command's CRF (the issue's); ours and the floor use the engine's default. */
 export const CRF = 20;
+export const OURS_CRF = DEFAULT_X264_CRF;
 
 /**
  * Encoder settings: the hand-written command's (libx264 veryfast CRF 20, High, BT.709 tags, as
- * the issue gives it) or, with `ours`, our engine's (filtergraph.ts: X264_PARAMS, as
- * buildFfmpegArgs passes them: no scene-cut detection, since our plan knows its cuts), which
- * the encode floor uses.
+ * the issue gives it) or, with `ours`, our engine's defaults (x264-settings.ts, as
+ * buildFfmpegArgs passes them: no scene-cut detection, since our plan knows its cuts; the fast
+ * presets' lighter motion search; CRF 20.5), which the encode floor uses.
  */
 export function x264Args(threads: number | null, ours = false): string[] {
   return [
-    '-c:v', 'libx264', '-preset', PRESET, '-crf', String(CRF),
-    '-profile:v', 'high', '-x264-params', ours ? X264_PARAMS : '8x8dct=1', '-pix_fmt', 'yuv420p',
+    '-c:v', 'libx264', '-preset', PRESET, '-crf', String(ours ? OURS_CRF : CRF),
+    '-profile:v', 'high', '-x264-params', ours ? x264Params(PRESET) : '8x8dct=1', '-pix_fmt', 'yuv420p',
     '-color_primaries', 'bt709', '-color_trc', 'bt709', '-colorspace', 'bt709', '-color_range', 'tv',
     ...(threads ? ['-threads', String(threads)] : []),
     '-an', '-movflags', '+faststart',

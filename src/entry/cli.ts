@@ -157,7 +157,7 @@ async function render(args: string[]): Promise<number> {
       options,
       music: musicInput,
     });
-    const engine = createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF });
+    const engine = createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF, x264Tuning: config.X264_PARAMS });
     const started = Date.now();
     const out = await engine.render({ plan, images, workDir, signal: abort.signal, onProgress: (f) => bar('rendering', f), music });
     bar('done', 1);

@@ -73,7 +73,7 @@ export function compose(config: Config, logger: Logger, publicBaseUrl = config.p
     storage,
     urls,
     engines: {
-      local: createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF, logger }),
+      local: createLocalEngine({ ffmpegPath: config.FFMPEG_PATH, ffprobePath: config.FFPROBE_PATH, x264Preset: config.X264_PRESET, x264Crf: config.X264_CRF, x264Tuning: config.X264_PARAMS, logger }),
       // The hosted Nemo agent, only when configured (NEMO_BASE_URL).
       ...(config.NEMO_BASE_URL
         ? {

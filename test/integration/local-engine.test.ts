@@ -11,6 +11,7 @@ import { createLocalEngine } from '../../src/pipeline/engines/local/index.js';
 import { frameWindows } from '../../src/pipeline/engines/local/motion.js';
 import { probeVideo, topLevelBoxes } from '../../src/pipeline/media/ffprobe.js';
 import { brightFraction, colourDistance, decodeFrame, makePhoto, meanColour, regionMean, type Rgb } from '../helpers/images.js';
+import { decodeFrames } from '../helpers/text-metrics.js';
 
 const FFMPEG = process.env.FFMPEG_PATH ?? 'ffmpeg';
 const FFPROBE = process.env.FFPROBE_PATH ?? 'ffprobe';
@@ -79,6 +80,22 @@ const KB_IN: Motion = { type: 'kenburns', from: { zoom: 1, x: 0.5, y: 0.5 }, to:
 const KB_OUT: Motion = { type: 'kenburns', from: { zoom: 1.2, x: 0.45, y: 0.5 }, to: { zoom: 1, x: 0.5, y: 0.5 }, easing: 'linear' };
 const CENTRE = { x: 0.4, y: 0.4, w: 0.2, h: 0.2 };
 
+/** The poster JPEG shows video frame n: within a few levels of it, and clearly closer to it than to frames n-2 and n+2. */
+async function expectPosterIsFrame(posterPath: string, videoPath: string, n: number): Promise<void> {
+  const posterPixels = await sharp(posterPath).raw().toBuffer();
+  const near = await decodeFrames(videoPath, [n - 2, n, n + 2], FFMPEG);
+  const diff = (k: number) => {
+    const f = near.get(k)!.data;
+    expect(f.length).toBe(posterPixels.length);
+    let sum = 0;
+    for (let i = 0; i < f.length; i++) sum += Math.abs(f[i]! - posterPixels[i]!);
+    return sum / f.length;
+  };
+  expect(diff(n)).toBeLessThan(4);
+  expect(diff(n)).toBeLessThan(diff(n - 2) * 0.8);
+  expect(diff(n)).toBeLessThan(diff(n + 2) * 0.8);
+}
+
 describe('local engine', () => {
   it('renders 3 photos (landscape JPEG, portrait JPEG, PNG with alpha) with crossfades and Ken Burns at 720p', async () => {
     const dir = workDir('three');
@@ -115,9 +132,11 @@ describe('local engine', () => {
     expect(progress.some((f) => f > 0.3 && f < 0.98)).toBe(true);
     expect(progress[progress.length - 1]).toBe(1);
 
-    // poster: a JPEG frame of the video's size
+    // poster: a JPEG of the video's size, showing frame 30 (a second in, mid-zoom): closer to
+    // it than to the frames either side
     const poster = await sharp(out.posterPath).metadata();
     expect([poster.format, poster.width, poster.height]).toEqual(['jpeg', 1280, 720]);
+    await expectPosterIsFrame(out.posterPath, out.videoPath, 30);
 
     // colours: the middle of each clip shows its photo; the crossfade midpoint is a mix
     const centreOf = { x: 0.35, y: 0.35, w: 0.3, h: 0.3 };
@@ -212,6 +231,8 @@ describe('local engine', () => {
       const m = regionMean(await decodeFrame(out.videoPath, t, FFMPEG), CENTRE);
       expect(colourDistance(m, await meanColour(imgs[i]!.path, '#000000', { x: 0.3, y: 0.3, w: 0.4, h: 0.4 }))).toBeLessThan(30);
     }
+    // The poster (taken from the segment that holds it while the segments are joined): frame 30, mid-fade.
+    await expectPosterIsFrame(out.posterPath, out.videoPath, 30);
   });
 
   it('moves Ken Burns smoothly (sub-pixel): tracked dots follow the planned path', async () => {

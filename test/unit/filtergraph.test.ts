@@ -1,6 +1,7 @@
+import { loadConfig } from '../../src/config.js';
 import { describe, expect, it } from 'vitest';
 import type { Clip, Motion, Plan, TransitionType } from '../../src/core/plan.js';
-import { XFADE_PAD, blendedFades, buildFfmpegArgs, buildFilterGraph, fadeOpacity, planSegments, type GraphClip } from '../../src/pipeline/engines/local/filtergraph.js';
+import { XFADE_PAD, blendedFades, buildFfmpegArgs, buildFilterGraph, fadeOpacity, planSegments, segmentOf, type GraphClip } from '../../src/pipeline/engines/local/filtergraph.js';
 import { frameWindows, lookupExpr, motionGraph, planStill, solveAxis, swscaleStep } from '../../src/pipeline/engines/local/motion.js';
 import { escapePango, safeArea } from '../../src/pipeline/engines/local/overlays.js';
 import { frameTimeline, totalFrames } from '../../src/pipeline/engines/local/timeline.js';
@@ -293,12 +294,47 @@ describe('ffmpeg args and overlays', () => {
     expect(at('-movflags')).toBe('+faststart');
     expect(args).toContain('-an');
     expect(args.slice(0, 5)).toEqual(['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats']);
-    // No scene-cut guessing; no forced keyframes without cuts.
-    expect(at('-x264-params')).toBe('8x8dct=1:scenecut=0');
+    // No scene-cut guessing, and veryfast's motion search lightened; no forced keyframes without cuts.
+    expect(at('-x264-params')).toBe('8x8dct=1:scenecut=0:me=dia:subme=1');
     expect(args).not.toContain('-force_key_frames');
     // Cuts at frames 30 and 61: each time half a frame early (the first frame at or after it).
     const cut = buildFfmpegArgs({ scriptPath: 'g.txt', outPath: 'o.mp4', fps: 30, totalFrames: 123, preset: 'veryfast', crf: 20, threads: 2, keyFrames: [30, 61] });
     expect(cut[cut.indexOf('-force_key_frames') + 1]).toBe('0.983333,2.016667');
+  });
+
+  it('lightens the motion search of the fast presets only, and takes the operator\'s options instead', () => {
+    const params = (preset: string, x264Tuning?: string) => {
+      const args = buildFfmpegArgs({ scriptPath: 'g.txt', outPath: 'o.mp4', fps: 30, totalFrames: 1, preset, crf: 20, threads: 2, x264Tuning });
+      return args[args.indexOf('-x264-params') + 1];
+    };
+    expect(params('superfast')).toBe('8x8dct=1:scenecut=0:me=dia:subme=1');
+    expect(params('medium')).toBe('8x8dct=1:scenecut=0');
+    expect(params('slow')).toBe('8x8dct=1:scenecut=0');
+    expect(params('veryfast', '')).toBe('8x8dct=1:scenecut=0');
+    expect(params('medium', 'me=umh:subme=7')).toBe('8x8dct=1:scenecut=0:me=umh:subme=7');
+    // The config takes key=value pairs only: unset is the default, empty the plain preset.
+    expect(loadConfig({}).X264_PARAMS).toBeUndefined();
+    expect(loadConfig({ X264_PARAMS: '' }).X264_PARAMS).toBe('');
+    expect(loadConfig({ X264_PARAMS: 'me=umh:subme=7' }).X264_PARAMS).toBe('me=umh:subme=7');
+    expect(() => loadConfig({ X264_PARAMS: 'me=dia -y /etc/passwd' })).toThrow(/X264_PARAMS/);
+    expect(() => loadConfig({ X264_PARAMS: 'subme' })).toThrow(/X264_PARAMS/);
+    // CRF: 20.5 by default (x264-settings.ts says why); fractions allowed, as x264 takes them.
+    expect(loadConfig({}).X264_CRF).toBe(20.5);
+    expect(loadConfig({ X264_CRF: '18' }).X264_CRF).toBe(18);
+    expect(loadConfig({ X264_CRF: '22.5' }).X264_CRF).toBe(22.5);
+    expect(() => loadConfig({ X264_CRF: '52' })).toThrow(/X264_CRF/);
+    expect(() => loadConfig({ X264_CRF: 'high' })).toThrow(/X264_CRF/);
+  });
+
+  it('finds the segment that holds a frame (the poster is taken from it)', () => {
+    const segs = [{ startFrame: 0, endFrame: 113 }, { startFrame: 113, endFrame: 203 }, { startFrame: 203, endFrame: 360 }];
+    expect(segmentOf(segs, 30)).toEqual({ index: 0, offset: 30 });
+    expect(segmentOf(segs, 112)).toEqual({ index: 0, offset: 112 });
+    expect(segmentOf(segs, 113)).toEqual({ index: 1, offset: 0 });
+    expect(segmentOf(segs, 250)).toEqual({ index: 2, offset: 47 });
+    // Past the end (a frame rounded up at the last frame) or before the start: clamped.
+    expect(segmentOf(segs, 360)).toEqual({ index: 2, offset: 156 });
+    expect(segmentOf(segs, -1)).toEqual({ index: 0, offset: 0 });
   });
 
   it('escapes text for Pango markup', () => {

@@ -1,6 +1,7 @@
 import type { Plan } from '../../../core/plan.js';
 import { motionGraph, type StillPlan } from './motion.js';
 import { frameTimeline, type FrameTimeline } from './timeline.js';
+import { x264Params } from './x264-settings.js';
 
 export type { FrameTimeline };
 
@@ -100,6 +101,14 @@ export function planSegments(tl: FrameTimeline, maxClips: number): Segment[] {
     first = cut;
   }
   return segments;
+}
+
+/** The segment that holds output frame `frame` (clamped to the video), and the frame's index in it. */
+export function segmentOf(segments: Segment[], frame: number): { index: number; offset: number } {
+  const last = segments.length - 1;
+  const f = Math.max(0, Math.min(frame, segments[last]!.endFrame - 1));
+  const index = segments.findIndex((s) => f < s.endFrame);
+  return { index, offset: f - segments[index]!.startFrame };
 }
 
 /** One ffmpeg filter graph for a segment of the plan (default: all of it). */
@@ -295,6 +304,8 @@ export interface EncodeOptions {
   faststart?: boolean;
   /** Frames (of this run's output) that start a new shot: hard cuts, made keyframes (see cutFrames). */
   keyFrames?: number[];
+  /** x264 options after the preset (x264Params); default: the preset's tuning. */
+  x264Tuning?: string;
 }
 
 /**
@@ -310,15 +321,6 @@ export function cutFrames(tl: FrameTimeline, seg: Segment): number[] {
   return cuts;
 }
 
-/**
- * x264 options beyond the preset. 8x8dct keeps the stream High profile even with presets that
- * turn it off (ultrafast). scenecut=0: x264 took frames inside our fades for scene cuts and
- * coded them as I-frames (W1: 8 of ~85 KB each, 9 % of the file), where a fade is what inter
- * prediction does best; the real cuts are known from the plan and forced to keyframes instead
- * (keyFrames). The bench's encode floor uses these too.
- */
-export const X264_PARAMS = '8x8dct=1:scenecut=0';
-
 /** The ffmpeg command line (without the binary) for one render. */
 export function buildFfmpegArgs(o: EncodeOptions): string[] {
   return [
@@ -331,7 +333,7 @@ export function buildFfmpegArgs(o: EncodeOptions): string[] {
     '-filter_complex_script', o.scriptPath,
     '-map', '[vout]',
     '-c:v', 'libx264', '-preset', o.preset, '-crf', String(o.crf),
-    '-profile:v', 'high', '-x264-params', X264_PARAMS, '-pix_fmt', 'yuv420p',
+    '-profile:v', 'high', '-x264-params', x264Params(o.preset, o.x264Tuning), '-pix_fmt', 'yuv420p',
     // Half a frame early: the first frame at or after each time is made a keyframe.
     ...(o.keyFrames?.length ? ['-force_key_frames', o.keyFrames.map((n) => ((n - 0.5) / o.fps).toFixed(6)).join(',')] : []),
     '-color_primaries', 'bt709', '-color_trc', 'bt709', '-colorspace', 'bt709', '-color_range', 'tv',

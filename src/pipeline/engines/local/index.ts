@@ -4,9 +4,10 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { AppError } from '../../../core/errors.js';
 import { probeVideo } from '../../media/ffprobe.js';
+import { posterArgs, posterTime } from '../../media/poster.js';
 import type { Engine, RenderOutput, RenderRequest } from '../engine.js';
 import { mixMusic } from './audio.js';
-import { buildFfmpegArgs, buildFilterGraph, cutFrames, planSegments } from './filtergraph.js';
+import { buildFfmpegArgs, buildFilterGraph, cutFrames, planSegments, segmentOf } from './filtergraph.js';
 import { renderOverlays } from './overlays.js';
 import { prepareStillsInChild } from './prepare-in-child.js';
 import { planStillJobs, prepareStills, throwIfAborted } from './prepare-images.js';
@@ -28,6 +29,8 @@ export interface LocalEngineOptions {
   ffprobePath?: string;
   x264Preset: string;
   x264Crf: number;
+  /** x264 options after the preset (config X264_PARAMS); default: the preset's tuning (x264-settings.ts: x264Params). */
+  x264Tuning?: string;
   logger?: { debug(obj: object, msg?: string): void };
   /** Stills prepared at once (default 2: this targets 2-core machines). */
   prepareConcurrency?: number;
@@ -151,6 +154,7 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
       threads,
       faststart: single,
       keyFrames: cutFrames(tl, seg),
+      x264Tuning: opts.x264Tuning,
     });
     log?.debug({ segment: k, segments: segments.length, frames: graph.frames, graphBytes: graph.script.length, prepareMs: prepared - started }, 'local engine: encoding');
     const base = doneFrames;
@@ -165,44 +169,50 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
     });
     doneFrames += graph.frames;
   }
-  if (segments.length > 1) {
-    // Same encoder settings in every segment, so the H.264 streams join by stream copy.
-    await fs.writeFile(path.join(workDir, 'segments.txt'), segFiles.map((f) => `file '${f}'\n`).join(''));
-    await runFfmpeg({
-      ffmpegPath: opts.ffmpegPath,
-      args: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'concat', '-safe', '0', '-i', 'segments.txt', '-map', '0:v', '-c', 'copy', '-movflags', '+faststart', '-y', 'video.mp4'],
-      cwd: workDir,
-      signal,
-      what: 'joining the video segments',
-    });
-  }
-  if (music) {
-    const mix = await mixMusic({
-      ffmpegPath: opts.ffmpegPath,
-      workDir,
-      videoFile: 'video.mp4',
-      music: music.file,
-      audio: music.audio,
-      totalFrames: total,
-      fps: plan.output.fps,
-      signal,
-      onProgress: (f) => progress(encodeEnd + MUSIC_SHARE * f),
-      onSpawn: opts.onFfmpegSpawn,
-    });
-    log?.debug({ ...mix }, 'local engine: music mixed');
-  }
-  const encoded = Date.now();
-
-  // Poster: a frame from the finished video, a second in (or halfway through short ones).
+  // Poster: a frame of the segment that holds it, taken while the segments are joined and the
+  // music mixed (each a short ffmpeg run; together ~0.25 s less of waiting at the end).
+  const posterAt = segmentOf(segments, Math.ceil(posterTime(plan.durationMs) * plan.output.fps - 1e-9));
   const posterPath = path.join(workDir, 'poster.jpg');
-  const posterAt = Math.min(1, plan.durationMs / 2000);
-  await runFfmpeg({
+  const poster = runFfmpeg({
     ffmpegPath: opts.ffmpegPath,
-    args: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-ss', posterAt.toFixed(3), '-i', 'video.mp4', '-frames:v', '1', '-q:v', '3', '-y', 'poster.jpg'],
+    args: posterArgs(segFiles[posterAt.index]!, posterAt.offset / plan.output.fps, 'poster.jpg'),
     cwd: workDir,
     signal,
     what: 'extracting the poster frame',
   });
+  const finish = async () => {
+    if (segments.length > 1) {
+      // Same encoder settings in every segment, so the H.264 streams join by stream copy.
+      await fs.writeFile(path.join(workDir, 'segments.txt'), segFiles.map((f) => `file '${f}'\n`).join(''));
+      await runFfmpeg({
+        ffmpegPath: opts.ffmpegPath,
+        args: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'concat', '-safe', '0', '-i', 'segments.txt', '-map', '0:v', '-c', 'copy', '-movflags', '+faststart', '-y', 'video.mp4'],
+        cwd: workDir,
+        signal,
+        what: 'joining the video segments',
+      });
+    }
+    if (music) {
+      const mix = await mixMusic({
+        ffmpegPath: opts.ffmpegPath,
+        workDir,
+        videoFile: 'video.mp4',
+        music: music.file,
+        audio: music.audio,
+        totalFrames: total,
+        fps: plan.output.fps,
+        signal,
+        onProgress: (f) => progress(encodeEnd + MUSIC_SHARE * f),
+        onSpawn: opts.onFfmpegSpawn,
+      });
+      log?.debug({ ...mix }, 'local engine: music mixed');
+    }
+  };
+  // Both run to the end before either's error is thrown: nothing is left writing into workDir.
+  const [joined, posterDone] = await Promise.allSettled([finish(), poster]);
+  if (joined.status === 'rejected') throw joined.reason;
+  if (posterDone.status === 'rejected') throw posterDone.reason;
+  const encoded = Date.now();
 
   let probe;
   try {

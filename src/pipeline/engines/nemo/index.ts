@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { AppError } from '../../../core/errors.js';
 import { checkAddress } from '../../net/address-policy.js';
 import { probeVideo } from '../../media/ffprobe.js';
+import { posterArgs, posterTime } from '../../media/poster.js';
 import { runFfmpeg } from '../local/run-ffmpeg.js';
 import type { Engine, EngineStatus, RenderOutput, RenderRequest } from '../engine.js';
 import { NemoBusinessError, NemoClient, NemoRenderError, NemoSessionLost, nemoSleep, type NemoClientOptions, type NemoLogger, type RenderStatus, type UploadedFile } from './client.js';
@@ -386,7 +387,6 @@ async function finishVideo(o: NemoEngineOptions, downloaded: string, workDir: st
     probe = await probeVideo(videoPath, o.ffprobePath);
   }
   const posterPath = path.join(workDir, 'poster.jpg');
-  const at = Math.min(1, probe.durationMs / 2000);
-  await runFfmpeg({ ffmpegPath, args: ['-nostdin', '-hide_banner', '-loglevel', 'error', '-ss', at.toFixed(3), '-i', videoPath, '-frames:v', '1', '-q:v', '3', '-y', posterPath], signal, what: 'extracting the poster frame' });
+  await runFfmpeg({ ffmpegPath, args: posterArgs(videoPath, posterTime(probe.durationMs), posterPath), signal, what: 'extracting the poster frame' });
   return { videoPath, posterPath, width: probe.width, height: probe.height, fps: Math.round(probe.fps * 1000) / 1000, durationMs: probe.durationMs, codec: 'h264', bytes: probe.bytes };
 }
