@@ -11,14 +11,15 @@
  * prediction does best; the real cuts are known from the plan and forced to keyframes instead
  * (keyFrames).
  */
-export const X264_PARAMS = '8x8dct=1:scenecut=0';
+export const X264_FIXED_PARAMS = '8x8dct=1:scenecut=0';
 
 /**
  * Motion search for the fast presets, unless the operator sets their own (X264_PARAMS in the
  * config). Our frames move smoothly and predictably (Ken Burns, fades; no sensor noise or
  * handheld shake), where a diamond search with one sub-pixel refinement loses little against
- * veryfast's hexagon with two, and x264 is most of a render's CPU. Measured on the first 383
- * lossless frames (2 threads, CRF 20, best of 2), CPU s / size / SSIM against those frames:
+ * veryfast's hexagon with two, and x264 is most of a render's CPU. Measured on the bench's first
+ * 383 lossless frames (2 threads, CRF 20; W1 one run each, W2 best of 2), CPU s / size / SSIM
+ * against those frames:
  *   W1 (16:9)  veryfast 12.0 / 3.10 MB / 0.9709   with this 8.8 / 3.21 MB / 0.9711
  *   W2 (9:16)  veryfast 13.2 / 4.82 MB / 0.9616   with this 8.9 / 4.95 MB / 0.9606
  * The slower presets are chosen for their search and keep it.
@@ -28,5 +29,5 @@ export const FAST_PRESET_TUNING = 'me=dia:subme=1';
 /** The -x264-params string: ours, then the operator's or the preset's tuning (later options win). */
 export function x264Params(preset: string, tuning?: string): string {
   const extra = tuning ?? (preset === 'veryfast' || preset === 'superfast' ? FAST_PRESET_TUNING : '');
-  return extra ? `${X264_PARAMS}:${extra}` : X264_PARAMS;
+  return extra ? `${X264_FIXED_PARAMS}:${extra}` : X264_FIXED_PARAMS;
 }
