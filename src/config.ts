@@ -73,7 +73,7 @@ export const ConfigSchema = z.object({
   X264_CRF: z.coerce.number().min(0).max(51).default(DEFAULT_X264_CRF),
   /**
    * x264 options after the preset, `key=value` pairs joined by `:`. Unset: the fast presets get
-   * a lighter motion search (filtergraph.ts: FAST_PRESET_TUNING); empty: the preset as it is.
+   * a lighter motion search (engines/local/x264-settings.ts: FAST_PRESET_TUNING); empty: the preset as it is.
    */
   X264_PARAMS: z
     .string()
