@@ -176,7 +176,9 @@ async function render(opts: LocalEngineOptions, req: RenderRequest): Promise<Ren
   const posterPath = path.join(workDir, 'poster.jpg');
   const poster = runFfmpeg({
     ffmpegPath: opts.ffmpegPath,
-    args: posterArgs(segFiles[posterAt.index]!, posterAt.offset / plan.output.fps, 'poster.jpg'),
+    // Half a frame early: -ss takes the first frame at or after the time, and a time rounded to
+    // milliseconds could land past the frame's own (8/30 s -> 0.267 s gave frame 9).
+    args: posterArgs(segFiles[posterAt.index]!, Math.max(0, posterAt.offset - 0.5) / plan.output.fps, 'poster.jpg'),
     cwd: workDir,
     signal,
     what: 'extracting the poster frame',
