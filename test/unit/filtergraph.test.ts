@@ -2,7 +2,7 @@ import { loadConfig } from '../../src/config.js';
 import { describe, expect, it } from 'vitest';
 import type { Clip, Motion, Plan, TransitionType } from '../../src/core/plan.js';
 import { XFADE_PAD, blendedFades, buildFfmpegArgs, buildFilterGraph, fadeOpacity, planSegments, segmentOf, type GraphClip } from '../../src/pipeline/engines/local/filtergraph.js';
-import { frameWindows, lookupExpr, motionGraph, planStill, solveAxis, swscaleStep } from '../../src/pipeline/engines/local/motion.js';
+import { MAX_UPSCALE, frameWindows, lookupExpr, motionGraph, planStill, solveAxis, swscaleStep, type PlaneMotion } from '../../src/pipeline/engines/local/motion.js';
 import { escapePango, safeArea } from '../../src/pipeline/engines/local/overlays.js';
 import { frameTimeline, totalFrames } from '../../src/pipeline/engines/local/timeline.js';
 
@@ -251,6 +251,36 @@ describe('motion', () => {
       expect(still.motion!.luma.maxErrorPx).toBeLessThan(0.05);
       expect(still.motion!.chroma.maxErrorPx).toBeLessThan(0.05);
     }
+  });
+
+  it('planStill enlarges every frame a little (half the taps of shrinking), and shrinks only zooms deeper than MAX_UPSCALE^2', () => {
+    const out = { width: 1920, height: 1080 };
+    const steps = (pm: PlaneMotion) => pm.cropW.map((c, n) => swscaleStep(c, pm.scaleW[n]!));
+    for (const motion of [
+      { ...KB, to: { zoom: 1.15, x: 0.55, y: 0.45 } },
+      { ...KB, from: { zoom: 1.08, x: 0.5, y: 0.5 }, to: KB.from },
+      { ...KB, from: { zoom: 1.25, x: 0.4, y: 0.5 }, to: { zoom: 1.25, x: 0.6, y: 0.5 } },
+    ]) {
+      const m = planStill(frameWindows(motion, 90, out, out), out, 2).motion!;
+      const all = [...steps(m.luma), ...steps(m.chroma)];
+      // swscale's ratio (source px per output px): always an enlargement, for almost every
+      // frame by at most MAX_UPSCALE over the margin (~1.11); a frame that the smaller copy
+      // places much better may take it (at most MAX_UPSCALE^2)
+      for (const s of all) {
+        expect(s).toBeLessThan(1);
+        expect(s).toBeGreaterThan(0.97 / MAX_UPSCALE ** 2);
+      }
+      expect(all.filter((s) => s < 0.97 / MAX_UPSCALE - 1e-3).length).toBeLessThan(all.length * 0.05);
+      // the still and its copy both serve frames of a zoom
+      if (motion.from.zoom !== motion.to.zoom) expect(new Set(m.luma.alt).size).toBe(2);
+    }
+    // zoom 1 -> 1.3 (> 1.08^2): the shallowest frames shrink from the copy, the rest enlarge
+    const deep = planStill(frameWindows({ ...KB, to: { zoom: 1.3, x: 0.5, y: 0.5 } }, 90, out, out), out, 2).motion!;
+    const shrinks = steps(deep.luma).map((s) => s > 1);
+    expect(shrinks[0]).toBe(true);
+    expect(shrinks[89]).toBe(false);
+    expect(shrinks.filter(Boolean).length).toBeLessThan(45);
+    expect(Math.min(...steps(deep.luma))).toBeGreaterThan(1 / (MAX_UPSCALE / 0.97) - 1e-3);
   });
 
   it('lookupExpr returns values[n] for every n', () => {

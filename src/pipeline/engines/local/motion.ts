@@ -12,14 +12,17 @@
  *
  *                                   zoom in/out     pan left/right  pan up/down
  *   720p  zoompan command           0.87 / 1.98     0.60 / 1.46     0.55 / 1.36
- *         previous (fixed crop)     0.35 / 0.88     0.52 / 1.79     0.50 / 1.11
- *         this                      0.005 / 0.014   0.002 / 0.006   0.004 / 0.016
+ *         fixed crop (first)        0.35 / 0.88     0.52 / 1.79     0.50 / 1.11
+ *         shrinking only            0.005 / 0.014   0.002 / 0.006   0.004 / 0.016
+ *         this (enlarging)          0.006 / 0.022   0.003 / 0.010   0.004 / 0.015
  *   1080p zoompan command           0.78 / 1.89     0.57 / 1.45     0.54 / 1.43
- *         previous (fixed crop)     0.34 / 1.25     0.48 / 1.69     0.49 / 1.17
- *         this                      0.006 / 0.024   0.002 / 0.007   0.002 / 0.009
+ *         fixed crop (first)        0.34 / 1.25     0.48 / 1.69     0.49 / 1.17
+ *         shrinking only            0.006 / 0.024   0.002 / 0.007   0.002 / 0.009
+ *         this (enlarging)          0.007 / 0.021   0.003 / 0.010   0.003 / 0.012
  *
  * Filter-only speed, a 3 s 1080p30 zoom, best of 3 on this 2-core box: zoompan command 31 fps
- * (55 ms CPU per frame), previous 59-68 fps (18-21 ms), this 113-115 fps (8.7 ms).
+ * (55 ms CPU per frame), fixed crop 59-68 fps (18-21 ms), shrinking only 113-115 fps (8.7 ms),
+ * this: see MAX_UPSCALE.
  *
  * (`perspective`, the only stock ffmpeg 5.1 filter that resamples at sub-pixel offsets, was
  * measured earlier at ~0.06 max but ~25-33 fps: it rebuilds a per-pixel table every frame.)
@@ -33,8 +36,11 @@
  *   ratio 1 whole pixels only. Searching C too gets the ratio to swscale's resolution.
  * - The offset's fractional part comes from (D + 0.5) * step alone, so it is as fine as the
  *   number of usable D. Near simple fractions (1, 5/4, 21/20, ...) ratios and offsets clump: a
- *   copy of the still resampled by ALT_SCALE, built once per clip beside it, has its ratios
- *   elsewhere, and each frame uses whichever of the two places it better.
+ *   smaller copy of the still, built once per clip beside it, has its ratios elsewhere, and each
+ *   frame uses whichever of the two places it better.
+ * - Every frame is enlarged a little (MAX_UPSCALE), never shrunk where it can be helped:
+ *   swscale enlarges with half the taps. The still has the detail of the middle of a zoom,
+ *   the copy that of its shallow end, so each serves half the zoom's range.
  * - Of the best placements per frame, a Viterbi pass (smoothestPath) picks the sequence whose
  *   edge positions have the smallest second differences while the motion never stalls or
  *   reverses: an error of a few hundredths of a pixel that drifts slowly is invisible, a jump of
@@ -125,12 +131,18 @@ export const MOTION_MARGIN_PX = 96;
 /** Prepared stills are at most this many times the output density (cost grows with the square). */
 export const MAX_STILL_DENSITY = 2;
 /**
- * The still is prepared this much denser than the deepest zoom needs (when the photo has the
- * detail): the scale then always shrinks a little, and stays clear of ratio 1, where swscale
- * snaps to an unscaled copy (whole-pixel positions only).
+ * Each frame is resampled from an image of a little less detail than it shows: swscale's
+ * bicubic then enlarges (4 taps per pixel and axis) instead of shrinking (5-6 taps, which its
+ * SIMD code runs as 8), and sets up its filters faster. Measured on a 90-frame 1080p segment
+ * of the bench's W1 (zoom 1 -> 1.15), filter only, 3 interleaved runs each: 0.92-1.34 -> 0.70-
+ * 0.80 CPU-s (perf: 6013 -> 4639 samples). The cost is sharpness: a frame is enlarged by up to
+ * this factor over the UPSCALE_MARGIN (the still and its copy split a zoom's range between
+ * them, see planStillGeometry); W1's SSIM against the bench's reference went 0.9641 -> 0.9628.
  */
-export const DENSITY_HEADROOM = 1.05;
-/** Scale of the still's resampled copy (see MotionParams): near 1, and no simple fraction. */
+export const MAX_UPSCALE = 1.08;
+/** How far below the frames' own density the images sit: keeps their ratios clear of 1, where swscale snaps to an unscaled copy (whole-pixel positions only). */
+const UPSCALE_MARGIN = 0.97;
+/** Smallest scale between the still and its resampled copy (see MotionParams): their ratios must differ, and by no simple fraction. */
 export const ALT_SCALE = 1.045;
 /** Placements kept per frame, axis and image for smoothestPath (its cost grows with their cube): luma, chroma. */
 export const AXIS_CANDIDATES = 12;
@@ -228,8 +240,17 @@ export function planStillGeometry(windows: Rect[], out: Size, nativeDensity: num
   if (isStatic(windows)) {
     return { region: first, density: out.width / first.w, width: out.width, height: out.height, alt: null };
   }
-  const maxZoomDensity = Math.max(...windows.map((w) => out.width / w.w));
-  const density = clamp(Math.min(maxZoomDensity * DENSITY_HEADROOM, Math.max(1, nativeDensity)), 1, MAX_STILL_DENSITY);
+  // How much detail the frames need (output px per fitted unit: their zoom, for cover).
+  const needs = windows.map((w) => out.width / w.w);
+  const low = Math.min(...needs);
+  const high = Math.max(...needs);
+  // The still serves the deeper half of the range, its copy (smaller by `k`) the shallower
+  // half, both enlarged by at most sqrt(high / low) (see MAX_UPSCALE); a zoom deeper than
+  // MAX_UPSCALE^2 shrinks the copy for its shallowest frames. A pan (one zoom) gets the
+  // still just below its density and a copy smaller by ALT_SCALE, for placements only.
+  const span = Math.sqrt(high / low);
+  const k = clamp(span, ALT_SCALE, MAX_UPSCALE);
+  const density = clamp(Math.min((high / Math.min(span, MAX_UPSCALE)) * UPSCALE_MARGIN, Math.max(1, nativeDensity)), 0.5, MAX_STILL_DENSITY);
   const m = MOTION_MARGIN_PX / density;
   const x0 = Math.min(...windows.map((w) => w.x)) - m;
   const y0 = Math.min(...windows.map((w) => w.y)) - m;
@@ -239,7 +260,7 @@ export function planStillGeometry(windows: Rect[], out: Size, nativeDensity: num
   const width = even(Math.ceil((x1 - x0) * density), 1);
   const height = even(Math.ceil((y1 - y0) * density), 1);
   const region = { x: x0, y: y0, w: width / density, h: height / density };
-  return { region, density, width, height, alt: { width: even(width * ALT_SCALE, 1), height: even(height * ALT_SCALE, 1) } };
+  return { region, density, width, height, alt: { width: even(width / k, 1), height: even(height / k, 1) } };
 }
 
 /** The per-frame placements over a still planned by planStillGeometry for the same windows (null: static). */
@@ -295,13 +316,16 @@ function planPlane(windows: Rect[], size: Size, altSize: Size, out: Size, search
   }));
 
   // Which image per frame: least (mean squared error of its placements, both axes: how
-  // finely it can place this frame) plus switches.
+  // finely it can place this frame) plus what resampling from it costs (resample) plus switches.
   const badness = (c: PathPlacement[]) => c.reduce((s, p) => s + Math.max(Math.abs(p.u0), Math.abs(p.u1)) ** 2, 0) / c.length;
-  let cost = [0, 1].map((i) => badness(cands[0]!.x[i]!) + badness(cands[0]!.y[i]!));
+  // Image px per output px, still and copy.
+  const ratios = windows.map((w) => [w.w / out.width, w.w / out.width / sx]);
+  const frameCost = (n: number, i: number) => badness(cands[n]!.x[i]!) + badness(cands[n]!.y[i]!) + resample(ratios[n]!, i);
+  let cost = [0, 1].map((i) => frameCost(0, i));
   const back: number[][] = [];
   for (let n = 1; n < windows.length; n++) {
     const from = [0, 1].map((i) => (cost[i]! <= cost[1 - i]! + SWITCH_COST ? i : 1 - i));
-    cost = [0, 1].map((i) => cost[from[i]!]! + (from[i] === i ? 0 : SWITCH_COST) + badness(cands[n]!.x[i]!) + badness(cands[n]!.y[i]!));
+    cost = [0, 1].map((i) => cost[from[i]!]! + (from[i] === i ? 0 : SWITCH_COST) + frameCost(n, i));
     back.push(from);
   }
   const alt = new Array<boolean>(windows.length);
@@ -328,6 +352,18 @@ function planPlane(windows: Rect[], size: Size, altSize: Size, out: Size, search
     res.maxErrorPx = Math.max(res.maxErrorPx, Math.abs(px.u0), Math.abs(px.u1), Math.abs(py.u0), Math.abs(py.u1));
   });
   return res;
+}
+
+/** Shrinking a frame from an image costs swscale twice the taps of enlarging it (MAX_UPSCALE): worth it where that places the frame ~0.05 px better. */
+const SHRINK_COST = 2.5e-3;
+/** Enlarging from the smaller image when the other would enlarge less loses detail: worth it to place the frame ~0.03 px better. */
+const DETAIL_COST = 1e-3;
+
+/** What resampling a frame from image `i` costs beyond its placement, given both images' ratios (image px per output px). */
+function resample(ratios: number[], i: number): number {
+  const r = ratios[i]!;
+  if (r > 1) return SHRINK_COST;
+  return ratios.some((q) => q > r && q <= 1) ? DETAIL_COST : 0;
 }
 
 interface PathPlacement extends PathCandidate {
