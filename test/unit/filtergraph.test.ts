@@ -325,7 +325,7 @@ describe('ffmpeg args and overlays', () => {
     expect(args).toContain('-an');
     expect(args.slice(0, 5)).toEqual(['-nostdin', '-hide_banner', '-loglevel', 'error', '-nostats']);
     // No scene-cut guessing, and veryfast's motion search lightened; no forced keyframes without cuts.
-    expect(at('-x264-params')).toBe('8x8dct=1:scenecut=0:me=dia:subme=1');
+    expect(at('-x264-params')).toBe('8x8dct=1:scenecut=0:me=dia:subme=1:partitions=none');
     expect(args).not.toContain('-force_key_frames');
     // Cuts at frames 30 and 61: each time half a frame early (the first frame at or after it).
     const cut = buildFfmpegArgs({ scriptPath: 'g.txt', outPath: 'o.mp4', fps: 30, totalFrames: 123, preset: 'veryfast', crf: 20, threads: 2, keyFrames: [30, 61] });
@@ -337,7 +337,7 @@ describe('ffmpeg args and overlays', () => {
       const args = buildFfmpegArgs({ scriptPath: 'g.txt', outPath: 'o.mp4', fps: 30, totalFrames: 1, preset, crf: 20, threads: 2, x264Tuning });
       return args[args.indexOf('-x264-params') + 1];
     };
-    expect(params('superfast')).toBe('8x8dct=1:scenecut=0:me=dia:subme=1');
+    expect(params('superfast')).toBe('8x8dct=1:scenecut=0:me=dia:subme=1:partitions=none');
     expect(params('medium')).toBe('8x8dct=1:scenecut=0');
     expect(params('slow')).toBe('8x8dct=1:scenecut=0');
     expect(params('veryfast', '')).toBe('8x8dct=1:scenecut=0');
