@@ -39,8 +39,9 @@ describe('Ken Burns motion smoothness (720p30, 2 s, smoothstep)', () => {
     expect(report.jitterMax).toBeLessThanOrEqual(MAX_JITTER);
     expect(report.jitterRms).toBeLessThan(MAX_JITTER / 4);
     expect(report.monotonic).toBe(true);
-    // The picture is where the plan says, to well under a pixel (the rest is how sharp
-    // prepares the still, constant over the clip).
-    expect(report.maxOffsetPx).toBeLessThan(1);
+    // The picture is where the plan says, to hundredths of a pixel: the motion is planned
+    // over the still's pixels as photo preparation really placed them (stillPlacement).
+    // Measured 0.02-0.03 px; planned over the ideal placement instead, 0.42-0.51 px.
+    expect(report.maxOffsetPx).toBeLessThan(0.1);
   });
 });

@@ -223,10 +223,26 @@ export function planStill(windows: Rect[], out: Size, nativeDensity: number): St
   return withMotion(planStillGeometry(windows, out, nativeDensity), windows, out);
 }
 
-/** A still planned by planStillGeometry, completed with its motion over the same windows. */
-export function withMotion(g: StillGeometry, windows: Rect[], out: Size): StillPlan {
+/**
+ * Per axis, where a prepared still's content actually lands: still px = (fitted - region start)
+ * * k + c, in continuous coordinates (pixel i's centre at i + 0.5). Ideally k = density and
+ * c = 0; photo preparation cuts and sizes at whole pixels, which it reports here
+ * (stillPlacement in prepare-images.ts) so that the motion is planned over the real pixels.
+ */
+export interface AxisPlacement {
+  k: number;
+  c: number;
+}
+
+export interface StillPlacement {
+  x: AxisPlacement;
+  y: AxisPlacement;
+}
+
+/** A still planned by planStillGeometry, completed with its motion over the same windows (on its pixels as placed: default, exactly at its density). */
+export function withMotion(g: StillGeometry, windows: Rect[], out: Size, placement?: StillPlacement): StillPlan {
   const { alt: _alt, ...still } = g;
-  return { ...still, motion: planMotion(g, windows, out) };
+  return { ...still, motion: planMotion(g, windows, out, placement ?? { x: { k: g.density, c: 0 }, y: { k: g.density, c: 0 } }) };
 }
 
 /**
@@ -264,15 +280,15 @@ export function planStillGeometry(windows: Rect[], out: Size, nativeDensity: num
 }
 
 /** The per-frame placements over a still planned by planStillGeometry for the same windows (null: static). */
-function planMotion(g: StillGeometry, windows: Rect[], out: Size): MotionParams | null {
+function planMotion(g: StillGeometry, windows: Rect[], out: Size, at: StillPlacement): MotionParams | null {
   if (!g.alt) return null;
-  const { density, width, height } = g;
+  const { width, height } = g;
   const { x: x0, y: y0 } = g.region;
   const { width: altWidth, height: altHeight } = g.alt;
   // Plane px per prepared px: 1 for luma, 1/2 for chroma (centred siting: continuous
   // coordinates simply halve).
   const plane = (k: number, count: number) => planPlane(
-    windows.map((w) => ({ x: (w.x - x0) * density * k, y: (w.y - y0) * density * k, w: w.w * density * k, h: w.h * density * k })),
+    windows.map((w) => ({ x: ((w.x - x0) * at.x.k + at.x.c) * k, y: ((w.y - y0) * at.y.k + at.y.c) * k, w: w.w * at.x.k * k, h: w.h * at.y.k * k })),
     { width: width * k, height: height * k },
     { width: altWidth * k, height: altHeight * k },
     { width: out.width * k, height: out.height * k },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import type { Fit, Motion, Plan } from '../../../core/plan.js';
 import type { SourceImage } from '../engine.js';
-import { fittedSize, frameWindows, planStillGeometry, withMotion, type Rect, type Size, type StillGeometry, type StillPlan } from './motion.js';
+import { fittedSize, frameWindows, planStillGeometry, withMotion, type AxisPlacement, type Rect, type Size, type StillGeometry, type StillPlacement, type StillPlan } from './motion.js';
 import { frameTimeline } from './timeline.js';
 import { rgbToY4m } from './y4m.js';
 
@@ -129,17 +129,20 @@ async function planMotions(jobs: StillJob[], stop: () => boolean): Promise<Prepa
   for (const j of jobs) {
     await new Promise((resolve) => setImmediate(resolve));
     if (stop()) return clips;
-    clips.push({ file: j.file, still: withMotion(j.still, j.windows, j.out) });
+    clips.push({ file: j.file, still: withMotion(j.still, j.windows, j.out, stillPlacement(j)) });
   }
   return clips;
 }
 
-/** Render one still to `outPath`. */
-export async function prepareStill(job: StillJob, outPath: string): Promise<void> {
+/**
+ * How prepareStill lays a still out: the part of the region inside the fitted photo (`inner`,
+ * fitted units) becomes innerW x innerH px at (left, top); the rest (motion margin) repeats
+ * edge pixels.
+ */
+function stillLayout(job: StillJob) {
   const { still, fitted } = job;
   const R = still.region;
   const s = still.density;
-  // The part of the region inside the fitted photo; the rest (motion margin) repeats edge pixels.
   const inner: Rect = {
     x: Math.max(0, R.x),
     y: Math.max(0, R.y),
@@ -150,6 +153,34 @@ export async function prepareStill(job: StillJob, outPath: string): Promise<void
   const top = clampInt(Math.round((inner.y - R.y) * s), 0, still.height - 1);
   const innerW = clampInt(Math.round(inner.w * s), 1, still.width - left);
   const innerH = clampInt(Math.round(inner.h * s), 1, still.height - top);
+  return { inner, left, top, innerW, innerH };
+}
+
+/**
+ * Where the still's content lands (see StillPlacement): its layout and the cut of a cover
+ * photo are whole pixels, so the photo sits up to ~1 px off its region, and its density is
+ * innerW / inner.w rather than exactly the planned one (measured on the bench's 9:16 W2: the
+ * picture 0.5-0.8 px right of the reference's at every patch). Cover photos only: a contain or
+ * blur still's photo is placed inside its canvas at whole pixels too, which is not modelled.
+ */
+export function stillPlacement(job: StillJob): StillPlacement {
+  const { inner, left, top, innerW, innerH } = stillLayout(job);
+  const R = job.still.region;
+  // The inner part starts at `at` px and spans innerW px for inner.w units; a cut made at whole
+  // px `cutAt` instead of `cutV` moves the content by cutV - cutAt.
+  const axis = (px: number, units: number, at: number, innerStart: number, regionStart: number, cutV = 0, cutAt = 0): AxisPlacement => {
+    const k = px / units;
+    return { k, c: at - (innerStart - regionStart) * k + (cutV - cutAt) };
+  };
+  if (job.fit !== 'cover') return { x: axis(innerW, inner.w, left, inner.x, R.x), y: axis(innerH, inner.h, top, inner.y, R.y) };
+  const cut = partCut(job, inner, coverScale(job), 0, 0, innerW, innerH);
+  return { x: axis(innerW, inner.w, left, inner.x, R.x, cut.vx, cut.left), y: axis(innerH, inner.h, top, inner.y, R.y, cut.vy, cut.top) };
+}
+
+/** Render one still to `outPath`. */
+export async function prepareStill(job: StillJob, outPath: string): Promise<void> {
+  const { still } = job;
+  const { inner, left, top, innerW, innerH } = stillLayout(job);
 
   let img: Sharp;
   if (job.fit === 'cover') img = await coverPart(job, inner, innerW, innerH);
@@ -195,8 +226,7 @@ function open(job: StillJob): Sharp {
 
 /** cover: the fitted photo is the photo itself scaled up/down; cut the part and size it. */
 async function coverPart(job: StillJob, inner: Rect, w: number, h: number): Promise<Sharp> {
-  const q = job.source.width / job.fitted.width; // source px per fitted unit
-  return exactPart(job, inner, q, 0, 0, w, h);
+  return exactPart(job, inner, coverScale(job), 0, 0, w, h);
 }
 
 /**
@@ -206,19 +236,38 @@ async function coverPart(job: StillJob, inner: Rect, w: number, h: number): Prom
  * of scale error across the still (0.12 % measured in a 9:16 render, 0.7 px at the frame edge).
  */
 async function exactPart(job: StillJob, r: Rect, q: number, ox: number, oy: number, w: number, h: number): Promise<Sharp> {
-  const box = srcBox(r, q, ox, oy, job.source);
-  const kx = w / (r.w * q);
-  const ky = h / (r.h * q);
+  const cut = partCut(job, r, q, ox, oy, w, h);
   const resized = await open(job)
-    .extract(box)
-    .resize(Math.max(w, Math.round(box.width * kx)), Math.max(h, Math.round(box.height * ky)), { fit: 'fill', kernel: 'lanczos3' })
+    .extract(cut.box)
+    .resize(cut.rw, cut.rh, { fit: 'fill', kernel: 'lanczos3' })
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
   const { width: rw, height: rh, channels } = resized.info;
-  const left = clampInt(((r.x - ox) * q - box.left) * kx, 0, Math.max(0, rw - w));
-  const top = clampInt(((r.y - oy) * q - box.top) * ky, 0, Math.max(0, rh - h));
+  // (libvips keeps the size asked for; clamped again in case it rounded one differently)
+  const left = Math.min(cut.left, Math.max(0, rw - w));
+  const top = Math.min(cut.top, Math.max(0, rh - h));
   return sharp(resized.data, { raw: { width: rw, height: rh, channels } }).extract({ left, top, width: Math.min(w, rw - left), height: Math.min(h, rh - top) });
+}
+
+/**
+ * exactPart's arithmetic: the whole-pixel source box, its resized size, and where the part is
+ * cut from it (left, top: whole px; vx, vy: where it would start exactly).
+ */
+function partCut(job: StillJob, r: Rect, q: number, ox: number, oy: number, w: number, h: number) {
+  const box = srcBox(r, q, ox, oy, job.source);
+  const kx = w / (r.w * q);
+  const ky = h / (r.h * q);
+  const rw = Math.max(w, Math.round(box.width * kx));
+  const rh = Math.max(h, Math.round(box.height * ky));
+  const vx = ((r.x - ox) * q - box.left) * kx;
+  const vy = ((r.y - oy) * q - box.top) * ky;
+  return { box, rw, rh, vx, vy, left: clampInt(vx, 0, Math.max(0, rw - w)), top: clampInt(vy, 0, Math.max(0, rh - h)) };
+}
+
+/** cover: source px per fitted unit. */
+function coverScale(job: StillJob): number {
+  return job.source.width / job.fitted.width;
 }
 
 /**
