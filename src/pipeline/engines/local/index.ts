@@ -66,7 +66,8 @@ export const CHILD_MIN_PIXELS = 24e6;
  * clip (the still, its resampled twin, their planes and frame pools; see motion.ts). Measured
  * on W1 (bench/, 10 clips, JPEG stills then): ffmpeg peaked at 419 MB with 2 per run, 565 MB
  * with 4, for the same CPU time (39.6 vs 39.7 s): a run's start and end cost little next to its
- * clips. (Y4M stills, y4m.ts, took ~10 MB off each clip: 2 per run now peak at ~385 MB.)
+ * clips. (Y4M stills, y4m.ts, took ~10 MB off each clip: 2 per run peaked at ~385 MB; stills
+ * at the density of a zoom's middle, motion.ts MAX_UPSCALE, took it to ~361 MiB, bench W1-W3.)
  */
 export function defaultMaxClipsPerRun(pixels: number): number {
   return Math.max(2, Math.round((2 * 1920 * 1080) / pixels));
