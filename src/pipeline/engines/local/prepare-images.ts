@@ -9,7 +9,8 @@ import { rgbToY4m } from './y4m.js';
 
 /**
  * Photo preparation with sharp: one still per clip, holding exactly the part of the fitted
- * photo the clip's motion shows (plus a small margin), at the density its deepest zoom needs.
+ * photo the clip's motion shows (plus a small margin), at the density the middle of its zoom
+ * needs (motion.ts: MAX_UPSCALE).
  * ffmpeg then only crops and scales these modest stills instead of decoding 24 MP photos.
  *
  * Stills are written as Y4M in the video's colour (y4m.ts), which ffmpeg reads without decoding
